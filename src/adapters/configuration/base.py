@@ -1,0 +1,414 @@
+"""The base class of every adapter configuration.
+
+An adapter config is a frozen dataclass that is also a read-only :class:`~collections.abc.Mapping` over its fields
+(``config["r"]``). It validates itself when constructed (every problem of one config is reported in a single
+:class:`~adapters.errors.AdapterConfigError`), serializes to a plain dict with :meth:`AdapterConfig.to_dict` and is
+rebuilt from one with :meth:`AdapterConfig.from_dict` / :meth:`AdapterConfig.load`.
+
+Concrete classes register themselves by their ``architecture`` class attribute (``None`` for bottleneck adapters,
+``"lora"``, ``"prefix_tuning"``, ...). When a dict is loaded, the registered class of that architecture whose
+defaults differ from the dict in the fewest fields is chosen, so a saved ``IA3Config`` reloads as ``IA3Config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import AdapterConfigError, ConfigFieldError
+from ._types import describe_type, matches_type
+
+__all__ = ["AdapterConfig", "ConfigTypeError"]
+
+logger = logging.getLogger(__name__)
+
+# (registry root, architecture) -> concrete config classes in definition order (general classes first).
+_FAMILIES: dict[tuple[str, str | None], list[type[AdapterConfig]]] = {}
+
+
+class ConfigTypeError(AdapterConfigError, TypeError):
+    """Something that is not a config was given where one was expected, or a saved config lacks a required field."""
+
+
+def plain(value: Any) -> Any:
+    """Returns a JSON-like deep copy of a field value: tuples become lists, mappings become dicts."""
+    if isinstance(value, AdapterConfig):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+@dataclass(frozen=True, eq=False)
+class AdapterConfig(Mapping):
+    """Abstract base of all adapter method configurations (AdapterHub, Pfeiffer et al., 2020).
+
+    Instances are immutable: assigning or deleting an attribute raises :class:`dataclasses.FrozenInstanceError`;
+    use :meth:`replace` to derive a changed copy. Two configs are equal when their :meth:`to_dict` results are equal.
+
+    Subclasses declare typed dataclass fields (the annotation says what a field accepts), may set ``_ranges`` to
+    bound numeric fields (``_expected`` to word an expectation better than the annotation does), and may override
+    :meth:`_check` for rules that involve several fields.
+    """
+
+    architecture: ClassVar[str | None] = None
+    _abstract: ClassVar[bool] = True
+    _registry_root: ClassVar[str] = "adapter"
+    # field name -> (minimum or None, maximum or None), inclusive; merged along the class hierarchy
+    _ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    # field name -> wording of the expected value in errors (default: derived from the annotation)
+    _expected: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_abstract", False):
+            return
+        family = _FAMILIES.setdefault((cls._registry_root, cls.architecture), [])
+        family[:] = [c for c in family if c.__qualname__ != cls.__qualname__ or c.__module__ != cls.__module__]
+        family.append(cls)
+
+    # ------------------------------------------------------------------ construction and validation
+
+    def __post_init__(self) -> None:
+        cls = type(self)
+        if cls.__dict__.get("_abstract", False):
+            raise TypeError(f"{cls.__name__} is abstract and cannot be instantiated; use one of its subclasses.")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            # Defensive copies: a caller mutating its list later must not change the config.
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, f.name, list(value))
+            elif isinstance(value, Mapping) and not isinstance(value, AdapterConfig):
+                object.__setattr__(self, f.name, dict(value))
+        problems, invalid = self._type_problems()
+        problems += self._check(invalid)
+        if problems:
+            raise AdapterConfigError(self._problem_message(problems))
+
+    def _type_problems(self) -> tuple[list[str], frozenset[str]]:
+        hints = _type_hints(type(self))
+        ranges: dict[str, tuple[float | None, float | None]] = {}
+        expected: dict[str, str] = {}
+        for klass in reversed(type(self).__mro__):
+            ranges.update(klass.__dict__.get("_ranges", {}))
+            expected.update(klass.__dict__.get("_expected", {}))
+        problems, invalid = [], set()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            annotation = hints.get(f.name, Any)
+            if not matches_type(value, annotation):
+                wanted = expected.get(f.name) or describe_type(annotation)
+                problems.append(f"{f.name}: expected {wanted}, got {value!r}")
+                invalid.add(f.name)
+                continue
+            low, high = ranges.get(f.name, (None, None))
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric and ((low is not None and value < low) or (high is not None and value > high)):
+                bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}]"
+                problems.append(f"{f.name}: expected a value {bounds}, got {value!r}")
+                invalid.add(f.name)
+        return problems, frozenset(invalid)
+
+    def _check(self, invalid: frozenset[str]) -> list[str]:
+        """Returns problems that involve more than one field or more than the type (hook for subclasses).
+
+        Args:
+            invalid: Fields whose value has the wrong type or is out of range; checks involving them are skipped.
+        """
+        return []
+
+    def _problem_message(self, problems: list[str]) -> str:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        return f"Invalid {type(self).__name__} ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n{lines}"
+
+    # ------------------------------------------------------------------ mapping interface
+
+    @classmethod
+    def _field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def _keys(self) -> list[str]:
+        names = list(self._field_names())
+        return names if self.architecture is None else ["architecture", *names]
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "architecture" and self.architecture is not None:
+            return self.architecture
+        if key in self._field_names() or key in self.extra_keys:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AdapterConfig):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # configs hold lists; use get_adapter_config_hash()
+
+    # ------------------------------------------------------------------ extra (unknown) attributes
+
+    @property
+    def extra_keys(self) -> tuple[str, ...]:
+        """Names of unknown keys kept as attributes when this config was loaded (not serialized)."""
+        return self.__dict__.get("_extra_keys", ())
+
+    def _attach_extras(self, extras: Mapping[str, Any]) -> None:
+        kept = []
+        for key, value in extras.items():
+            if not key.isidentifier() or key.startswith("_") or hasattr(type(self), key):
+                logger.warning("Dropping config key %r of %s: it clashes with an attribute name.", key, self)
+                continue
+            object.__setattr__(self, key, value)
+            kept.append(key)
+        object.__setattr__(self, "_extra_keys", (*self.extra_keys, *kept))
+
+    # ------------------------------------------------------------------ serialization
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the config as a JSON-serializable dict (``"architecture"`` first unless it is ``None``)."""
+        out: dict[str, Any] = {} if self.architecture is None else {"architecture": self.architecture}
+        for name in self._field_names():
+            out[name] = plain(getattr(self, name))
+        return out
+
+    def replace(self, **changes: Any) -> AdapterConfig:
+        """Returns a copy with some fields changed.
+
+        Args:
+            **changes: New field values.
+
+        Returns:
+            A new config of the same class (unknown attributes loaded with this config are kept).
+
+        Raises:
+            ConfigFieldError: A key is not a field of this config.
+            AdapterConfigError: A new value is invalid.
+        """
+        if changes.get("architecture", self.architecture) == self.architecture:
+            changes.pop("architecture", None)
+        unknown = [k for k in changes if k not in self._field_names()]
+        if unknown:
+            raise ConfigFieldError(self._unknown_fields_message(unknown))
+        new = dataclasses.replace(self, **changes)
+        if self.extra_keys:
+            new._attach_extras({k: getattr(self, k) for k in self.extra_keys})
+        return new
+
+    @classmethod
+    def _unknown_fields_message(cls, unknown: list[str]) -> str:
+        names = ", ".join(repr(k) for k in unknown)
+        return f"{cls.__name__} has no field {names}. Valid fields: {', '.join(cls._field_names())}."
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> AdapterConfig:
+        """Builds a config from a dict such as the output of :meth:`to_dict`.
+
+        On a concrete class this builds that class. On an abstract base (``AdapterConfig``) the class is chosen from
+        the dict's ``"architecture"``: among the registered classes of that architecture, the one whose defaults
+        differ from the dict in the fewest fields (ties go to the more general class).
+
+        Keys that are not fields (e.g. written by a newer version) are kept as attributes, are not serialized,
+        and are reported in a warning.
+
+        Args:
+            config: The field values.
+
+        Returns:
+            The config.
+
+        Raises:
+            AdapterConfigError: Unknown architecture or invalid values.
+            ConfigTypeError: ``config`` is not a mapping or lacks a required field.
+        """
+        if cls.__dict__.get("_abstract", False):
+            return cls._from_any_dict(config)
+        if not isinstance(config, Mapping):
+            raise ConfigTypeError(f"Expected a mapping of config fields, got {type(config).__name__}: {config!r}")
+        return cls._construct(config)
+
+    @classmethod
+    def _resolve_class(cls, config: Mapping[str, Any]) -> type[AdapterConfig]:
+        architecture = config.get("architecture")
+        candidates = _FAMILIES.get((cls._registry_root, architecture))
+        if not candidates:
+            known = sorted(str(a) for (root, a) in _FAMILIES if root == cls._registry_root)
+            raise AdapterConfigError(f"Unknown adapter architecture {architecture!r}. Known: {', '.join(known)}.")
+        return candidates[0]._pick(candidates, config)
+
+    @classmethod
+    def _pick(cls, candidates: list[type[AdapterConfig]], config: Mapping[str, Any]) -> type[AdapterConfig]:
+        best, best_distance = candidates[0], None
+        for candidate in candidates:
+            distance = candidate._distance(config)
+            if distance is not None and (best_distance is None or distance < best_distance):
+                best, best_distance = candidate, distance
+        return best
+
+    @classmethod
+    def _distance(cls, config: Mapping[str, Any]) -> int | None:
+        """Counts the fields in which ``config`` differs from this class's defaults (None: cannot build it)."""
+        config = cls._upgrade_keys(dict(config))
+        config.pop("architecture", None)
+        distance = 0
+        names = set()
+        for f in dataclasses.fields(cls):
+            names.add(f.name)
+            default = _default_of(f)
+            if f.name not in config:
+                if default is dataclasses.MISSING:
+                    return None
+            elif default is dataclasses.MISSING or plain(config[f.name]) != plain(default):
+                distance += 1
+        return distance + sum(1 for key in config if key not in names)
+
+    @classmethod
+    def _upgrade_keys(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Rewrites keys of older formats in place (hook for subclasses); returns the dict."""
+        return config
+
+    @classmethod
+    def _construct(cls, config: Mapping[str, Any]) -> AdapterConfig:
+        config = cls._upgrade_keys(dict(config))
+        architecture = config.pop("architecture", cls.architecture)
+        if architecture != cls.architecture:
+            raise AdapterConfigError(
+                f"Cannot build {cls.__name__} (architecture {cls.architecture!r}) from a dict with architecture "
+                f"{architecture!r}; use AdapterConfig.load() to pick the class from the dict."
+            )
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        kwargs = {k: v for k, v in config.items() if k in fields}
+        extras = {k: v for k, v in config.items() if k not in fields}
+        missing = [n for n, f in fields.items() if n not in kwargs and _default_of(f) is dataclasses.MISSING]
+        if missing:
+            raise ConfigTypeError(f"{cls.__name__} needs the field(s) {', '.join(missing)}, which the dict lacks.")
+        obj = cls(**kwargs)
+        if extras:
+            logger.warning(
+                "Unknown key(s) %s for %s (saved by a newer or customized version?). They are kept as attributes "
+                "but ignored by the library and not saved.",
+                ", ".join(repr(k) for k in extras),
+                cls.__name__,
+            )
+            obj._attach_extras(extras)
+        return obj
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def _root(cls) -> type[AdapterConfig]:
+        return AdapterConfig
+
+    @classmethod
+    def _config_map(cls) -> Mapping[str, AdapterConfig]:
+        from .maps import ADAPTER_CONFIG_MAP
+
+        return ADAPTER_CONFIG_MAP
+
+    @classmethod
+    def load(
+        cls,
+        config: AdapterConfig | Mapping[str, Any] | str | os.PathLike | None,
+        download_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AdapterConfig | None:
+        """Loads a config from any of the accepted forms.
+
+        ``config`` may be a config instance, a dict (the class is chosen from its ``"architecture"``, see
+        :meth:`from_dict`), or a string, resolved in this order: an identifier of the config map (e.g.
+        ``"seq_bn"``), the path of an existing JSON file (a top-level ``"config"`` key, as in ``adapter_config.json``,
+        is unwrapped and migrated from the file's ``"version"``), or a config string (``"lora[r=4]|prefix_tuning"``).
+
+        Args:
+            config: The config to load. ``None`` or an empty dict/string gives ``None``.
+            download_kwargs: Accepted for compatibility with the reference signature; configs are never downloaded.
+            **kwargs: Field overrides; those whose value is ``None`` are ignored.
+
+        Returns:
+            The config, or ``None``.
+
+        Raises:
+            AdapterConfigError: Unknown identifier, malformed config string, unreadable file, invalid values.
+            ConfigFieldError: An override or config-string key is not a field.
+            ConfigTypeError: ``config`` has an unsupported type.
+        """
+        del download_kwargs  # configs are resolved locally only
+        empty = not isinstance(config, AdapterConfig) and isinstance(config, (str, Mapping)) and not config
+        if config is None or empty:
+            return None
+        root = cls._root()
+        if isinstance(config, AdapterConfig):
+            result = config
+        elif isinstance(config, Mapping):
+            result = root._from_any_dict(config)
+        elif isinstance(config, (str, os.PathLike)):
+            result = root._load_string(os.fspath(config))
+        else:
+            raise ConfigTypeError(
+                f"Cannot load a config from {type(config).__name__}; expected a config, a dict, an identifier, "
+                "a JSON file path or a config string."
+            )
+        overrides = {k: v for k, v in kwargs.items() if v is not None}
+        return result.replace(**overrides) if overrides else result
+
+    @classmethod
+    def _load_string(cls, text: str) -> AdapterConfig:
+        config_map = cls._config_map()
+        if text in config_map:
+            return config_map[text]
+        if os.path.isfile(text):
+            return cls._load_file(text)
+        from .strings import parse_config_string
+
+        return parse_config_string(text, config_map, allow_union=cls is AdapterConfig)
+
+    @classmethod
+    def _load_file(cls, path: str) -> AdapterConfig:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise AdapterConfigError(f"Cannot read config file {path!r}: {exc}") from exc
+        if not isinstance(data, Mapping):
+            raise AdapterConfigError(f"Config file {path!r} does not contain a JSON object.")
+        if isinstance(data.get("config"), Mapping):
+            from .migrations import migrate_saved_config
+
+            data = migrate_saved_config(data["config"], data.get("version"))
+        return cls._from_any_dict(data)
+
+    @classmethod
+    def _from_any_dict(cls, config: Mapping[str, Any]) -> AdapterConfig:
+        """Like :meth:`from_dict` on an abstract base: the class is always chosen from the dict."""
+        if not isinstance(config, Mapping):
+            raise ConfigTypeError(f"Expected a mapping of config fields, got {type(config).__name__}: {config!r}")
+        return cls._resolve_class(config)._construct(config)
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    cached = cls.__dict__.get("_hints_cache")
+    if cached is None:
+        cached = typing.get_type_hints(cls)
+        type.__setattr__(cls, "_hints_cache", cached)
+    return cached

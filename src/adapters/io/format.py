@@ -1,0 +1,125 @@
+"""File names and low-level, safe reading and writing of weight files.
+
+Weights are written as safetensors by default. ``.bin`` files are read with ``torch.load(weights_only=True)``, so
+loading never runs code from a file. Writes are staged in temporary files in the target folder and moved into place
+together, so a failed save never leaves a half-written or mismatched folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import AdapterFileNotFoundError, CheckpointError
+
+__all__ = [
+    "ADAPTER_CONFIG_NAME",
+    "ADAPTER_WEIGHTS_NAME",
+    "ADAPTER_SAFE_WEIGHTS_NAME",
+    "HEAD_CONFIG_NAME",
+    "HEAD_WEIGHTS_NAME",
+    "HEAD_SAFE_WEIGHTS_NAME",
+    "StagedWrites",
+    "read_json",
+    "write_json",
+    "read_weights",
+    "write_weights",
+    "find_weights_file",
+]
+
+ADAPTER_CONFIG_NAME = "adapter_config.json"
+ADAPTER_WEIGHTS_NAME = "pytorch_adapter.bin"
+ADAPTER_SAFE_WEIGHTS_NAME = "adapter.safetensors"
+HEAD_CONFIG_NAME = "head_config.json"
+HEAD_WEIGHTS_NAME = "pytorch_model_head.bin"
+HEAD_SAFE_WEIGHTS_NAME = "model_head.safetensors"
+
+
+class StagedWrites:
+    """Write several files as a unit: each is written to a temporary file first, then all are moved into place.
+
+    Used as a context manager; if anything fails before the block ends, the temporary files are removed and no
+    target file is touched.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, Path]] = []
+
+    def __enter__(self) -> StagedWrites:
+        return self
+
+    def stage(self, path: Path, write) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        self._staged.append((tmp, path))
+        write(tmp)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            for tmp, path in self._staged:
+                os.replace(tmp, path)
+        else:
+            for tmp, _ in self._staged:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+
+
+def write_json(staged: StagedWrites, path: Path, data: dict[str, Any]) -> None:
+    """Stage ``data`` as JSON (keys sorted, indent 2, as the reference)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+    staged.stage(path, write)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is not valid JSON: {error}.") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, got {type(data).__name__}.")
+    return data
+
+
+def write_weights(staged: StagedWrites, path: Path, state_dict: dict[str, torch.Tensor], safetensors: bool) -> None:
+    """Stage tensors (copied to contiguous CPU memory, so shared storage is fine) as safetensors or ``.bin``."""
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    if safetensors:
+        staged.stage(path, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    else:
+        staged.stage(path, lambda tmp: torch.save(tensors, tmp))
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a ``.safetensors`` or ``.bin`` weights file without executing code from it."""
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path), device="cpu")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupt or malicious files: report, never execute
+        raise CheckpointError(f"Could not read weights from {path}: {error}") from None
+
+
+def find_weights_file(folder: Path, safe_name: str, bin_name: str, use_safetensors: bool | None) -> Path:
+    """Pick the weights file in ``folder``: safetensors first unless ``use_safetensors=False`` asks for ``.bin``."""
+    safe, legacy = folder / safe_name, folder / bin_name
+    order = [legacy, safe] if use_safetensors is False else [safe, legacy]
+    for candidate in order:
+        if candidate.is_file():
+            return candidate
+    raise AdapterFileNotFoundError(
+        f"No weights file in {folder}: expected {safe_name} or {bin_name}. Found: "
+        f"{sorted(p.name for p in folder.iterdir()) if folder.is_dir() else 'nothing (not a folder)'}."
+    )

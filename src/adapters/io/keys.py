@@ -1,0 +1,75 @@
+"""Mapping adapter weight keys between the model and the reference's file layout.
+
+On save, keys are taken from the model's state dict, made base-relative, renamed to the reference's module paths
+where transformers 5 renamed modules (the family's ``checkpoint_renames``), and prefixed with the base-model prefix
+again. Loading reverses this and also accepts files saved without (or with) the base prefix, legacy container names
+from adapter-transformers, and renames the adapter for ``load_as``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..methods import adapter_key_pattern, registered_methods
+
+__all__ = ["adapter_state_dict", "to_file_keys", "from_file_keys", "rename_adapter_keys", "LEGACY_RENAMES"]
+
+# adapter-transformers (v1-v3) container names, renamed before filtering
+LEGACY_RENAMES: tuple[tuple[str, str], ...] = (
+    (r"(^|\.)(?:attention_text_task_adapters|attention_text_lang_adapters)\.", r"\1adapters."),
+    (r"(^|\.)(?:layer_text_task_adapters|layer_text_lang_adapters)\.", r"\1adapters."),
+    (r"(^|\.)invertible_lang_adapters\.", r"\1invertible_adapters."),
+)
+
+
+def _base_prefix(model) -> str:
+    """``"bert."`` when the model wraps its base model under ``bert``; ``""`` when the model is the base."""
+    if model.base_model is model:
+        return ""
+    return f"{model.base_model_prefix}."
+
+
+def adapter_state_dict(model, name: str) -> dict[str, torch.Tensor]:
+    """All state-dict entries of adapter ``name`` (model keys)."""
+    pattern = adapter_key_pattern(name)
+    return {k: v for k, v in model.state_dict().items() if pattern.search(k)}
+
+
+def to_file_keys(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename model keys to the reference file layout."""
+    prefix, renames = _base_prefix(model), model._adapter_runtime.spec.checkpoint_renames
+    out = {}
+    for key, value in state_dict.items():
+        relative = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+        for rename in renames:
+            relative = rename.to_reference(relative)
+        out[prefix + relative] = value
+    return out
+
+
+def from_file_keys(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename file keys (with or without base prefix, legacy names, reference paths) to model keys."""
+    prefix = _base_prefix(model)
+    bare = f"{model.base_model_prefix}."
+    renames = model._adapter_runtime.spec.checkpoint_renames
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in LEGACY_RENAMES:
+            key = re.sub(pattern, replacement, key)
+        relative = key[len(bare) :] if key.startswith(bare) else key
+        for rename in renames:
+            relative = rename.from_reference(relative)
+        out[prefix + relative] = value
+    return out
+
+
+def rename_adapter_keys(state_dict: dict[str, torch.Tensor], old: str, new: str) -> dict[str, torch.Tensor]:
+    """Replace the adapter name segment ``<container>.<old>.`` by ``<container>.<new>.`` in every key."""
+    if old == new:
+        return dict(state_dict)
+    containers = sorted({c for m in registered_methods() for c in m.containers})
+    alternatives = "|".join(re.escape(c) for c in containers)
+    pattern = re.compile(rf"(^|\.)({alternatives})\.{re.escape(old)}\.")
+    return {pattern.sub(rf"\g<1>\g<2>.{new}.", k): v for k, v in state_dict.items()}

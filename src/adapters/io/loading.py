@@ -1,0 +1,172 @@
+"""``load_adapter``: read a saved adapter folder (ours or the reference's) into a model.
+
+Steps: resolve the folder, read and migrate ``adapter_config.json``, read the weights safely, map the keys to the
+model, add the adapter, copy the weights in. Any failure after the adapter was added removes it again, and a failure
+while overwriting an existing adapter restores its previous weights: the model is left as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..configuration import AdapterConfig, ConfigUnion, get_adapter_config_hash, migrate_saved_config
+from ..errors import AdapterExistsError, AdapterFileNotFoundError, CheckpointError
+from .format import (
+    ADAPTER_CONFIG_NAME,
+    ADAPTER_SAFE_WEIGHTS_NAME,
+    ADAPTER_WEIGHTS_NAME,
+    find_weights_file,
+    read_json,
+    read_weights,
+)
+from .keys import adapter_state_dict, from_file_keys, rename_adapter_keys
+
+__all__ = ["load_adapter", "resolve_adapter_folder", "read_adapter_config"]
+
+logger = logging.getLogger(__name__)
+
+# keys the reference library fails to write when saving from a base-model class (no leading "." before them)
+_REFERENCE_UNSAVED = re.compile(r"^shared_parameters\.")
+
+
+def resolve_adapter_folder(name_or_path: str | Path, version: str | None = None, **kwargs: Any) -> Path:
+    """A local adapter folder, or a Hugging Face Hub repo downloaded with ``snapshot_download``."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise AdapterFileNotFoundError(f"{path} is a file; load_adapter expects the folder written by save_adapter.")
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(str(name_or_path), revision=version, cache_dir=kwargs.get("cache_dir"))
+    except Exception as error:
+        raise AdapterFileNotFoundError(
+            f"Cannot load adapter {str(name_or_path)!r}: it is not a local folder and could not be fetched from the "
+            f"Hugging Face Hub ({type(error).__name__}: {error})."
+        ) from None
+    return Path(local)
+
+
+def read_adapter_config(folder: Path) -> tuple[dict[str, Any], AdapterConfig]:
+    """Read ``adapter_config.json`` and return the raw file content and the (migrated) config object."""
+    config_path = folder / ADAPTER_CONFIG_NAME
+    if not config_path.is_file():
+        raise AdapterFileNotFoundError(
+            f"{folder} is not a saved adapter: {ADAPTER_CONFIG_NAME} is missing (found: "
+            f"{sorted(p.name for p in folder.iterdir()) or 'an empty folder'})."
+        )
+    data = read_json(config_path)
+    if not isinstance(data.get("config"), dict) or not data.get("name"):
+        raise CheckpointError(f"{config_path} must contain a 'config' object and a 'name'; got keys {sorted(data)}.")
+    config = AdapterConfig.load(migrate_saved_config(data["config"], data.get("version")))
+    return data, config
+
+
+def _with_leave_out(config: AdapterConfig, leave_out: list[int] | None) -> AdapterConfig:
+    if not leave_out:
+        return config
+    members = config.configs if isinstance(config, ConfigUnion) else [config]
+    updated = [
+        m.replace(leave_out=sorted(set(m.leave_out or []) | set(leave_out))) if "leave_out" in m.to_dict() else m
+        for m in members
+    ]
+    return ConfigUnion(*updated) if isinstance(config, ConfigUnion) else updated[0]
+
+
+def _copy_weights(model, name: str, tensors: dict[str, torch.Tensor], info: dict[str, list[str]]) -> None:
+    expected = adapter_state_dict(model, name)
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    info["missing_keys"], info["unexpected_keys"] = missing, unexpected
+    tolerated = [k for k in missing if _REFERENCE_UNSAVED.search(k)]
+    if tolerated:
+        logger.warning(
+            "The saved adapter %r lacks its shared parameters %s (adapters 1.x does not save them from base-model "
+            "classes); they keep their fresh initialisation, so outputs differ from the original adapter.",
+            name,
+            tolerated,
+        )
+        missing = [k for k in missing if k not in tolerated]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in total)" if len(missing) > 5 else "")
+        raise CheckpointError(f"The saved adapter {name!r} lacks weights the model expects: {shown}.")
+    present = [k for k in expected if k in tensors]
+    bad = [
+        (k, tuple(tensors[k].shape), tuple(expected[k].shape))
+        for k in present
+        if tensors[k].shape != expected[k].shape
+    ]
+    if bad:
+        key, got, want = bad[0]
+        raise CheckpointError(
+            f"Shape mismatch for {key}: file has {got}, model expects {want} ({len(bad)} mismatches)."
+        )
+    params = dict(model.named_parameters(remove_duplicate=False)) | dict(model.named_buffers(remove_duplicate=False))
+    with torch.no_grad():
+        for key in present:
+            target = params[key]
+            target.copy_(tensors[key].to(dtype=target.dtype, device=target.device))
+
+
+def load_adapter(
+    model,
+    adapter_name_or_path: str | Path,
+    version: str | None = None,
+    load_as: str | None = None,
+    leave_out: list[int] | None = None,
+    set_active: bool = False,
+    use_safetensors: bool | None = None,
+    loading_info: dict | None = None,
+    **kwargs: Any,
+) -> str:
+    """Load the adapter saved in ``adapter_name_or_path`` into ``model`` and return its name in the model."""
+    folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
+    data, config = read_adapter_config(folder)
+    weights_path = find_weights_file(folder, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, use_safetensors)
+    saved_name, name = data["name"], load_as or data["name"]
+    config = _with_leave_out(config, leave_out)
+    tensors = from_file_keys(model, rename_adapter_keys(read_weights(weights_path), saved_name, name))
+    info: dict[str, list[str]] = {}
+    if name in model.adapters_config:
+        _overwrite(model, name, config, tensors, info)
+    else:
+        model.add_adapter(name, config=config)
+        try:
+            _copy_weights(model, name, tensors, info)
+        except BaseException:
+            model.delete_adapter(name)
+            raise
+    if info.get("unexpected_keys") and not leave_out:
+        logger.warning(
+            "Ignored %d unexpected weights loading adapter %r: %s",
+            len(info["unexpected_keys"]),
+            name,
+            info["unexpected_keys"][:5],
+        )
+    if loading_info is not None:
+        loading_info.update(info)
+    if set_active:
+        model.set_active_adapters(name)
+    return name
+
+
+def _overwrite(model, name: str, config: AdapterConfig, tensors: dict[str, torch.Tensor], info: dict) -> None:
+    existing = model.adapters_config.get(name)
+    if get_adapter_config_hash(existing) != get_adapter_config_hash(config):
+        raise AdapterExistsError(
+            f"An adapter named {name!r} already exists with a different config; delete it first or pass load_as= "
+            "to load under another name."
+        )
+    logger.warning("Overwriting the weights of existing adapter %r.", name)
+    backup = {k: v.detach().clone() for k, v in adapter_state_dict(model, name).items()}
+    try:
+        _copy_weights(model, name, tensors, info)
+    except BaseException:
+        _copy_weights(model, name, backup, {})
+        raise

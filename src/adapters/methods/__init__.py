@@ -1,0 +1,8 @@
+"""Adapter methods. Importing this package registers every method (one module each) in the registry."""
+
+from __future__ import annotations
+
+from . import bottleneck  # noqa: F401  (registers the method)
+from .registry import AdapterMethod, adapter_key_pattern, method_for_config, register_method, registered_methods
+
+__all__ = ["AdapterMethod", "adapter_key_pattern", "method_for_config", "register_method", "registered_methods"]

@@ -1,0 +1,81 @@
+"""Small helpers shared by several method modules."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from transformers.activations import get_activation
+
+__all__ = ["activation", "bert_init", "seeded", "StochasticDepth", "place_like"]
+
+
+class _LeakyReLU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.leaky_relu(x)
+
+
+def activation(name: str | None) -> nn.Module:
+    """The activation module for a config's ``non_linearity`` (``None`` → identity), as the reference resolves it."""
+    if name is None:
+        return nn.Identity()
+    if name.lower() == "leakyrelu":
+        return _LeakyReLU()
+    try:
+        return get_activation(name.lower())
+    except KeyError as error:
+        from ..errors import AdapterConfigError
+
+        raise AdapterConfigError(f"Unknown non_linearity {name!r}: {error}") from None
+
+
+def bert_init(module: nn.Module) -> None:
+    """BERT-style init: Linear/Embedding weights ~ N(0, 0.02), zero biases, LayerNorm weight 1 and bias 0."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        module.weight.data.normal_(mean=0.0, std=0.02)
+    elif isinstance(module, nn.LayerNorm):
+        module.bias.data.zero_()
+        module.weight.data.fill_(1.0)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        module.bias.data.zero_()
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Run the block with torch's RNG seeded by ``seed`` (no-op for ``None``); the global RNG state is restored."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+class StochasticDepth(nn.Module):
+    """Drop the whole residual branch of a sample with probability ``p`` during training ("row" mode).
+
+    Huang et al., 2016, https://arxiv.org/abs/1603.09382. Survivors are scaled by ``1 / (1 - p)``.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask / keep
+
+
+def place_like(module: nn.Module, reference: nn.Module) -> nn.Module:
+    """Move ``module`` to the device and floating dtype of ``reference``'s parameters and copy its train mode."""
+    param = next(reference.parameters(), None)
+    if param is not None:
+        module.to(device=param.device, dtype=param.dtype if param.is_floating_point() else None)
+    module.train(reference.training)
+    return module

@@ -1,0 +1,451 @@
+"""Bottleneck adapters: sequential (Houlsby, Pfeiffer), parallel (He et al.), Compacter and AdapterPlus.
+
+A bottleneck adapter is a small two-layer network inserted in a transformer sub-block
+(Houlsby et al., 2019, https://arxiv.org/abs/1902.00751; Pfeiffer et al., 2020, https://arxiv.org/abs/2005.00247):
+
+    a(x) = s · W_up φ(W_down x)
+
+where ``W_down`` narrows the hidden size by ``reduction_factor`` and ``s`` is the ``scaling``. Around it, the
+sub-block output ``h`` and the layer's residual ``r`` are combined exactly as the reference library does:
+
+* sequential: ``x = LN(h + r)`` if ``original_ln_before`` else ``h``; ``out = a(x) + residual`` (the residual is
+  ``h``, ``x`` or ``h + r`` depending on ``residual_before_ln``); then ``LN(out + r)`` if ``original_ln_after``;
+* parallel (``is_parallel``, He et al., 2021, https://arxiv.org/abs/2110.04366): ``out = a(r) + h``, then
+  ``LN(out + r)``.
+
+Adapters attach through forward hooks at the sites named by the model family's spec; module classes and base
+weights are untouched. Compacter swaps the linear layers for PHM layers (:mod:`adapters.methods.phm`);
+``inv_adapter`` adds an invertible adapter on the embeddings (:mod:`adapters.methods.invertible`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..architectures.attach import AdapterRuntime, resolve_path
+from ..architectures.spec import BottleneckSite
+from ..composition import AdapterCompositionBlock, Stack
+from ..configuration import BnConfig
+from ..errors import AdapterConfigError, CompositionError
+from ._common import StochasticDepth, activation, bert_init, place_like, seeded
+from .invertible import build_invertible_adapter
+from .phm import PHMLayer, build_shared_phm_parameters, check_phm_sizes
+from .registry import AdapterMethod, register_method
+
+__all__ = ["BottleneckAdapter", "BottleneckLayer", "InvertibleAdapters", "bottleneck_size"]
+
+Norm = Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def bottleneck_size(config: BnConfig, hidden_size: int, layer_index: int) -> int:
+    """``int(hidden_size // reduction_factor)`` (at least 1); a mapping is looked up by ``str(layer_index)``."""
+    factor = config.reduction_factor
+    if isinstance(factor, dict) or hasattr(factor, "keys"):
+        if str(layer_index) in factor:
+            factor = factor[str(layer_index)]
+        elif "default" in factor:
+            factor = factor["default"]
+        else:
+            raise AdapterConfigError(
+                f"reduction_factor mapping {dict(factor)} has no entry for layer {layer_index} and no 'default' "
+                "key; use e.g. {'1': 8, 'default': 16}."
+            )
+    return max(1, int(hidden_size // factor))
+
+
+class BottleneckAdapter(nn.Module):
+    """One bottleneck adapter at one site. Parameter names follow the reference's checkpoint format."""
+
+    def __init__(self, input_size: int, down_size: int, config: BnConfig, shared: nn.ParameterDict | None = None):
+        super().__init__()
+        self.config = config
+        down_layers: list[nn.Module] = []
+        if config.ln_before:
+            self.adapter_norm_before = nn.LayerNorm(input_size)
+            down_layers.append(self.adapter_norm_before)
+        down_layers.append(self._projection(input_size, down_size, "down", shared))
+        down_layers.append(activation(config.non_linearity))
+        self.adapter_down = nn.Sequential(*down_layers)
+        self.adapter_up = self._projection(down_size, input_size, "up", shared)
+        if config.scaling == "learned":
+            self.scaling = nn.Parameter(torch.ones(1))
+        elif config.scaling == "channel":
+            self.scaling = nn.Parameter(torch.ones(input_size))
+        else:
+            self.scaling = float(config.scaling)
+        if config.ln_after:
+            self.adapter_norm_after = nn.LayerNorm(input_size)
+        if config.use_gating:
+            self.gate = nn.Linear(input_size, 1)
+        self.dropout = nn.Dropout(p=config.dropout)
+        self.drop_path = StochasticDepth(config.stochastic_depth) if config.stochastic_depth else None
+        self._initialize()
+
+    def _projection(self, fan_in: int, fan_out: int, position: str, shared) -> nn.Module:
+        if self.config.phm_layer:
+            return PHMLayer(fan_in, fan_out, position, self.config, shared)
+        return nn.Linear(fan_in, fan_out)
+
+    def _linears(self) -> tuple[nn.Module, nn.Module]:
+        down = next(m for m in self.adapter_down if isinstance(m, (nn.Linear, PHMLayer)))
+        return down, self.adapter_up
+
+    def _initialize(self) -> None:
+        scheme = self.config.init_weights
+        down, up = self._linears()
+        with torch.no_grad():
+            if scheme == "bert":
+                self.adapter_down.apply(bert_init)
+                self.adapter_up.apply(bert_init)
+            elif scheme == "mam_adapter" and isinstance(down, nn.Linear):
+                nn.init.kaiming_uniform_(down.weight, a=math.sqrt(5))
+                nn.init.zeros_(down.bias)
+                nn.init.zeros_(up.weight)
+                nn.init.zeros_(up.bias)
+            elif scheme == "houlsby" and isinstance(down, nn.Linear):
+                for linear in (down, up):
+                    nn.init.trunc_normal_(linear.weight, std=1e-2, a=-2e-2, b=2e-2)
+                    nn.init.zeros_(linear.bias)
+            elif scheme not in ("bert", "mam_adapter", "houlsby"):
+                raise AdapterConfigError(
+                    f"init_weights={scheme!r} is not supported; allowed: 'bert', 'mam_adapter', 'houlsby'."
+                )
+            if self.config.use_gating:
+                bert_init(self.gate)
+
+    def pre_forward(self, h: torch.Tensor, residual_in: torch.Tensor, norm: Norm) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the adapter input ``x`` and the residual the adapter adds back."""
+        config = self.config
+        if config.is_parallel:
+            return residual_in, residual_in
+        mode = config.residual_before_ln
+        residual = h if mode is True else None
+        x = h
+        if config.original_ln_before:
+            x = h + residual_in
+            if mode == "post_add":
+                residual = x
+            if norm is not None:
+                x = norm(x)
+        if not mode:
+            residual = x
+        return x, (residual if residual is not None else h)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        out = self.dropout(self.adapter_up(self.adapter_down(x)) * self.scaling)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        if self.config.use_gating:
+            out = out * torch.sigmoid(self.gate(x)).mean(dim=1, keepdim=True)
+        if self.config.is_parallel:
+            return self.adapter_norm_after(out) if self.config.ln_after else out
+        if self.config.adapter_residual_before_ln:
+            out = out + residual
+        if self.config.ln_after:
+            out = self.adapter_norm_after(out)
+        if not self.config.adapter_residual_before_ln:
+            out = out + residual
+        return out
+
+    def post_forward(
+        self, out: torch.Tensor, h: torch.Tensor, residual_in: torch.Tensor, norm: Norm, model_adds_residual: bool
+    ) -> torch.Tensor:
+        """Finish the sub-block. ``model_adds_residual``: the model adds ``residual_in`` itself afterwards."""
+        if self.config.is_parallel:
+            out = out + h
+        if model_adds_residual:
+            return out if self.config.original_ln_after else out - residual_in
+        if self.config.original_ln_after:
+            out = out + residual_in
+            if norm is not None:
+                out = norm(out)
+        return out
+
+
+class BottleneckLayer(nn.ModuleDict):
+    """The adapters at one site of one layer (a ``ModuleDict`` by adapter name) and the hooks that run them."""
+
+    def __init__(self, site: BottleneckSite, layer_index: int, layer: nn.Module, runtime: AdapterRuntime):
+        super().__init__()
+        self.location_key = site.location
+        self.layer_idx = layer_index
+        self.__dict__.update(_site=site, _layer=layer, _runtime=runtime, _handles=[], _slot={})
+
+    # hook installation ---------------------------------------------------------------------------------------
+    def install(self) -> None:
+        site, layer = self.__dict__["_site"], self.__dict__["_layer"]
+        residual_module, _ = resolve_path(layer, site.residual)
+        output_module, _ = resolve_path(layer, site.output)
+        handles = self.__dict__["_handles"]
+        handles.append(residual_module.register_forward_pre_hook(self._capture_residual, with_kwargs=True))
+        handles.append(output_module.register_forward_hook(self._on_output, prepend=True))
+        if site.norm is not None:
+            norm_module, _ = resolve_path(layer, site.norm)
+            handles.append(norm_module.register_forward_hook(self._on_norm, prepend=True))
+
+    def uninstall(self) -> None:
+        for handle in self.__dict__["_handles"]:
+            handle.remove()
+        self.__dict__["_handles"].clear()
+        self.__dict__["_slot"].clear()
+
+    # hooks ---------------------------------------------------------------------------------------------------
+    def _active(self) -> AdapterCompositionBlock | None:
+        setup = self.__dict__["_runtime"].setup_for_layer(self.layer_idx)
+        if setup is None or not (setup.flatten() & self.keys()):
+            return None
+        return setup
+
+    def _capture_residual(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if self._active() is None:
+            return
+        site = self.__dict__["_site"]
+        residual = args[site.residual_arg] if len(args) > site.residual_arg else kwargs.get(site.residual_kwarg)
+        self.__dict__["_slot"]["residual"] = residual
+
+    def _on_output(self, module: nn.Module, args: tuple, output):
+        setup = self._active()
+        slot = self.__dict__["_slot"]
+        if setup is None or "residual" not in slot:
+            return None
+        h = output[0] if isinstance(output, tuple) else output
+        if self.__dict__["_site"].norm is not None:
+            slot["h"] = h
+            return None
+        new_h = self.compose(setup, h, slot.pop("residual"), None, model_adds_residual=True)
+        return (new_h, *output[1:]) if isinstance(output, tuple) else new_h
+
+    def _on_norm(self, module: nn.Module, args: tuple, output):
+        setup = self._active()
+        slot = self.__dict__["_slot"]
+        if setup is None or "h" not in slot or "residual" not in slot:
+            return None
+        h, residual = slot.pop("h"), slot.pop("residual")
+        dropout_attr = self.__dict__["_site"].dropout_attr
+        if dropout_attr is not None:
+            layer = self.__dict__["_layer"]
+            h = nn.functional.dropout(h, p=float(getattr(layer, dropout_attr)), training=layer.training)
+        return self.compose(setup, h, residual, module.forward, model_adds_residual=False)
+
+    # composition ---------------------------------------------------------------------------------------------
+    def compose(
+        self,
+        setup: AdapterCompositionBlock,
+        h: torch.Tensor,
+        residual_in: torch.Tensor,
+        norm: Norm,
+        model_adds_residual: bool,
+    ) -> torch.Tensor:
+        """Run the active setup on sub-block output ``h`` and return the sub-block's new output."""
+        if not isinstance(setup, Stack):
+            raise CompositionError(
+                f"Bottleneck adapters at {self.location_key} cannot run the setup {setup!r} yet; allowed: a single "
+                "adapter or a Stack of adapters."
+            )
+        state, last = h, None
+        for child in setup:
+            if not isinstance(child, str):
+                raise CompositionError(
+                    f"Bottleneck adapters cannot run {type(child).__name__} inside Stack yet; allowed: adapter names."
+                )
+            if child not in self:
+                continue
+            adapter = self[child]
+            x, residual = adapter.pre_forward(state, residual_in, norm)
+            state, last = adapter(x, residual), adapter
+        return last.post_forward(state, h, residual_in, norm, model_adds_residual)
+
+
+class InvertibleAdapters(nn.ModuleDict):
+    """Invertible adapters by name, applied to the input of the first layer (the embedding output)."""
+
+    def __init__(self, runtime: AdapterRuntime):
+        super().__init__()
+        self.__dict__.update(_runtime=runtime, _handles=[])
+
+    def install(self, first_layer: nn.Module) -> None:
+        self.__dict__["_handles"].append(first_layer.register_forward_pre_hook(self._on_input, with_kwargs=True))
+
+    def uninstall(self) -> None:
+        for handle in self.__dict__["_handles"]:
+            handle.remove()
+        self.__dict__["_handles"].clear()
+
+    def active_adapter(self) -> nn.Module | None:
+        setup = self.__dict__["_runtime"].setup_for_layer(None)
+        if setup is None:
+            return None
+        return self._modules.get(setup.first())
+
+    def transform(self, hidden: torch.Tensor, rev: bool = False) -> torch.Tensor:
+        """Apply the active invertible adapter (or its inverse with ``rev=True``); identity if none is active."""
+        adapter = self.active_adapter()
+        return hidden if adapter is None else adapter(hidden, rev=rev)
+
+    def _on_input(self, module: nn.Module, args: tuple, kwargs: dict):
+        adapter = self.active_adapter()
+        if adapter is None:
+            return None
+        if args:
+            return (adapter(args[0]), *args[1:]), kwargs
+        kwargs = dict(kwargs)
+        kwargs["hidden_states"] = adapter(kwargs["hidden_states"])
+        return args, kwargs
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# registration: add / delete / inspect
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _enabled_sites(runtime: AdapterRuntime, config: BnConfig):
+    for ref in runtime.iter_layers():
+        if ref.index in (config.leave_out or ()):
+            continue
+        for site in ref.group.sites:
+            if getattr(config, site.location, False):
+                yield ref, site
+
+
+def _site_layer(runtime: AdapterRuntime, ref, site: BottleneckSite, create: bool) -> BottleneckLayer | None:
+    if not create:
+        try:
+            module, _ = resolve_path(ref.module, site.store)
+        except Exception:
+            return None
+        return module if isinstance(module, BottleneckLayer) else None
+
+    def factory() -> BottleneckLayer:
+        layer = BottleneckLayer(site, ref.index, ref.module, runtime)
+        layer.install()
+        return layer
+
+    return runtime.ensure_module(ref.module, site.store, factory)
+
+
+def _invertible_store(runtime: AdapterRuntime, create: bool) -> InvertibleAdapters | None:
+    inv_site = runtime.spec.invertible
+    if inv_site is None:
+        return None
+    parent, _ = resolve_path(runtime.base_model, inv_site.store)
+    existing = getattr(parent, "invertible_adapters", None)
+    if existing is not None or not create:
+        return existing
+    store = InvertibleAdapters(runtime)
+    store.install(resolve_path(runtime.base_model, inv_site.first_layer)[0])
+    parent.add_module("invertible_adapters", store)
+    return store
+
+
+def _shared_store(runtime: AdapterRuntime, create: bool) -> nn.ModuleDict | None:
+    base = runtime.base_model
+    store = getattr(base, "shared_parameters", None)
+    if store is None and create:
+        store = nn.ModuleDict()
+        base.add_module("shared_parameters", store)
+    return store
+
+
+def _hidden_size(runtime: AdapterRuntime) -> int:
+    config = runtime.base_model.config
+    return int(getattr(config.get_text_config(), "hidden_size", None) or config.hidden_size)
+
+
+def check_support(runtime: AdapterRuntime, config: BnConfig) -> str | None:
+    if config.inv_adapter and runtime.spec.invertible is None:
+        return f"invertible adapters (inv_adapter={config.inv_adapter!r}) are not available for {runtime.spec.name}"
+    if not any(True for _ in _enabled_sites(runtime, config)) and not config.inv_adapter:
+        return (
+            "the config enables no adapter location present in this model (check mh_adapter/output_adapter/leave_out)"
+        )
+    return None
+
+
+def add(runtime: AdapterRuntime, name: str, config: BnConfig) -> None:
+    """Build every module first, then attach them all, so a failure leaves the model untouched."""
+    hidden = _hidden_size(runtime)
+    base = runtime.base_model
+    with seeded(config.init_weights_seed):
+        shared = None
+        if config.phm_layer:
+            sizes = {bottleneck_size(config, hidden, ref.index) for ref, _ in _enabled_sites(runtime, config)}
+            check_phm_sizes(config, (hidden, *sizes))
+            if config.shared_W_phm or config.shared_phm_rule:
+                shared = place_like(build_shared_phm_parameters(config, hidden, min(sizes or {hidden})), base)
+        built = []
+        for ref, site in _enabled_sites(runtime, config):
+            with seeded(config.init_weights_seed):
+                adapter = BottleneckAdapter(hidden, bottleneck_size(config, hidden, ref.index), config, shared)
+            built.append((ref, site, place_like(adapter, base)))
+        invertible = place_like(build_invertible_adapter(config, hidden), base) if config.inv_adapter else None
+        if invertible is not None:
+            invertible.apply(bert_init)
+    for ref, site, adapter in built:
+        _site_layer(runtime, ref, site, create=True)[name] = adapter
+    if shared is not None:
+        _shared_store(runtime, create=True)[name] = shared
+    if invertible is not None:
+        _invertible_store(runtime, create=True)[name] = invertible
+
+
+def delete(runtime: AdapterRuntime, name: str) -> None:
+    for ref in runtime.iter_layers():
+        for site in ref.group.sites:
+            layer = _site_layer(runtime, ref, site, create=False)
+            if layer is None or name not in layer:
+                continue
+            del layer[name]
+            if len(layer) == 0:
+                layer.uninstall()
+                runtime.remove_module(ref.module, site.store)
+    shared = _shared_store(runtime, create=False)
+    if shared is not None and name in shared:
+        del shared[name]
+        if len(shared) == 0:
+            delattr(runtime.base_model, "shared_parameters")
+    inv = _invertible_store(runtime, create=False)
+    if inv is not None and name in inv:
+        del inv[name]
+        if len(inv) == 0:
+            inv.uninstall()
+            parent, _ = resolve_path(runtime.base_model, runtime.spec.invertible.store)
+            delattr(parent, "invertible_adapters")
+
+
+def modules(runtime: AdapterRuntime, name: str) -> dict[int, dict[str, nn.Module]]:
+    found: dict[int, dict[str, nn.Module]] = {}
+    for ref in runtime.iter_layers():
+        for site in ref.group.sites:
+            layer = _site_layer(runtime, ref, site, create=False)
+            if layer is not None and name in layer:
+                found.setdefault(ref.index, {})[site.location] = layer[name]
+    inv = _invertible_store(runtime, create=False)
+    if inv is not None and name in inv:
+        found.setdefault(-1, {})["invertible"] = inv[name]
+    shared = _shared_store(runtime, create=False)
+    if shared is not None and name in shared:
+        found.setdefault(-1, {})["shared"] = shared[name]
+    return found
+
+
+def invertible_transform(runtime: AdapterRuntime, hidden: torch.Tensor, rev: bool = False) -> torch.Tensor:
+    """Apply the active invertible adapter (``rev=True``: its inverse), e.g. before an LM head; else identity."""
+    store = _invertible_store(runtime, create=False)
+    return hidden if store is None else store.transform(hidden, rev=rev)
+
+
+BOTTLENECK = register_method(
+    AdapterMethod(
+        name="bottleneck",
+        architecture=None,
+        containers=("adapters", "invertible_adapters", "shared_parameters"),
+        add=add,
+        delete=delete,
+        modules=modules,
+        check_support=check_support,
+    )
+)

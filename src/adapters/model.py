@@ -1,0 +1,315 @@
+"""The user-facing model API: ``ModelAdaptersMixin``.
+
+``adapters.init(model)`` mixes this class into the class of a transformers model object, so the model gains
+``add_adapter``, ``set_active_adapters``, ``train_adapter``, ``save_adapter``, ... . The mixin is thin: it keeps the
+bookkeeping (which adapters exist, which are active) and delegates the work to the method registry
+(:mod:`adapters.methods`) and the on-disk format (:mod:`adapters.io`).
+
+transformers 5 puts PEFT-integration methods with the same names on every model (``add_adapter``,
+``load_adapter``, ``delete_adapter``, ``active_adapters``). On adapter-enabled models ours take over, deliberately:
+they follow the reference ``adapters`` API that this library implements.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from .architectures.attach import AdapterRuntime, spec_for_model
+from .composition import AdapterCompositionBlock, Stack, parse_composition
+from .configuration import AdapterConfig, ConfigUnion, ModelAdaptersConfig
+from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from .methods import method_for_config, registered_methods
+
+__all__ = ["ModelAdaptersMixin"]
+
+logger = logging.getLogger(__name__)
+
+
+def _members(config: AdapterConfig) -> tuple[AdapterConfig, ...]:
+    return tuple(config.configs) if isinstance(config, ConfigUnion) else (config,)
+
+
+def _check_adapter_name(name: Any) -> None:
+    if not isinstance(name, str) or not name or "." in name:
+        raise AdapterNotFoundError(
+            f"Invalid adapter name {name!r}: names must be non-empty strings without '.' (they become part of "
+            "state-dict keys)."
+        ) from None
+
+
+class ModelAdaptersMixin:
+    """Adapter management for a transformers model (mixed in by :func:`adapters.init`)."""
+
+    adapters_config: ModelAdaptersConfig
+    _adapter_runtime: AdapterRuntime
+
+    # set-up ------------------------------------------------------------------------------------------------------
+    def _init_adapters(self, adapters_config: ModelAdaptersConfig | None = None) -> None:
+        self._adapter_runtime = AdapterRuntime(self, spec_for_model(self))
+        self.adapters_config = ModelAdaptersConfig()
+        if adapters_config is not None:
+            for name in adapters_config:
+                self.add_adapter(name, adapters_config.get(name))
+
+    # inspection --------------------------------------------------------------------------------------------------
+    def has_adapters(self) -> bool:
+        """Whether the model has at least one adapter."""
+        return len(self.adapters_config.adapters) > 0
+
+    @property
+    def has_parallel_adapters(self) -> bool:
+        setup = self.active_adapters
+        return setup is not None and setup.parallel_channels > 1
+
+    def iter_layers(self) -> Iterator[tuple[int, nn.Module]]:
+        """Yield ``(global_index, layer)`` for every transformer layer (encoder layers first, then decoder)."""
+        for ref in self._adapter_runtime.iter_layers():
+            yield ref.index, ref.module
+
+    def supports_adapter(self, type_or_config: str | AdapterConfig) -> bool:
+        """Whether the model supports an adapter method: a method name (``"bottleneck"``, ``"lora"``, ...), a
+        config identifier or string, or a config object."""
+        if isinstance(type_or_config, str):
+            by_name = {m.name: m for m in registered_methods()}
+            if type_or_config in by_name:
+                return True
+            type_or_config = AdapterConfig.load(type_or_config)
+        return self._support_problem(type_or_config) is None
+
+    def _support_problem(self, config: AdapterConfig) -> str | None:
+        for member in _members(config):
+            try:
+                method = method_for_config(member)
+            except UnsupportedMethodError as error:
+                return str(error)
+            problem = method.check_support(self._adapter_runtime, member)
+            if problem is not None:
+                return problem
+        return None
+
+    def get_adapter(self, name: str) -> dict[int, dict[str, nn.Module]]:
+        """The modules of adapter ``name`` as ``{layer_index: {location_key: module}}`` (-1 for global modules)."""
+        config = self._require_adapter(name)
+        found: dict[int, dict[str, nn.Module]] = {}
+        for member in _members(config):
+            for index, by_location in method_for_config(member).modules(self._adapter_runtime, name).items():
+                found.setdefault(index, {}).update(by_location)
+        return found
+
+    def _adapter_parameters(self, name: str) -> list[tuple[str, nn.Parameter]]:
+        seen: set[int] = set()
+        params = []
+        for by_location in self.get_adapter(name).values():
+            for location, module in by_location.items():
+                for param_name, param in module.named_parameters():
+                    if id(param) not in seen:
+                        seen.add(id(param))
+                        params.append((f"{location}.{param_name}", param))
+        return params
+
+    def _require_adapter(self, name: str) -> AdapterConfig:
+        config = self.adapters_config.get(name) if name in self.adapters_config else None
+        if config is None:
+            known = ", ".join(sorted(self.adapters_config.adapters)) or "none"
+            raise AdapterNotFoundError(f"No adapter named {name!r}. Adapters on this model: {known}.")
+        return config
+
+    # add / delete ------------------------------------------------------------------------------------------------
+    def add_adapter(
+        self, adapter_name: str, config: Any = None, overwrite_ok: bool = False, set_active: bool = False
+    ) -> None:
+        """Add a new adapter ``adapter_name`` built from ``config`` (identifier, config string, dict or object).
+
+        ``config=None`` gives the default ``"seq_bn"``. An existing name raises :class:`AdapterExistsError` unless
+        ``overwrite_ok``. If building fails, the model is left exactly as it was.
+        """
+        _check_adapter_name(adapter_name)
+        config = AdapterConfig.load(config if config is not None else "seq_bn")
+        problem = self._support_problem(config)
+        if problem is not None:
+            raise UnsupportedMethodError(
+                f"Cannot add adapter {adapter_name!r} ({type(config).__name__}) to {type(self).__name__}: {problem}."
+            )
+        if adapter_name in self.adapters_config:
+            if not overwrite_ok:
+                raise AdapterExistsError(
+                    f"An adapter named {adapter_name!r} already exists; pass overwrite_ok=True to replace it or "
+                    "choose another name."
+                )
+            self.delete_adapter(adapter_name)
+        added = []
+        try:
+            for member in _members(config):
+                method = method_for_config(member)
+                added.append(method)  # before add(): delete() also cleans up a partial add
+                method.add(self._adapter_runtime, adapter_name, member)
+        except BaseException:
+            for method in reversed(added):
+                method.delete(self._adapter_runtime, adapter_name)
+            raise
+        self.adapters_config.add(adapter_name, config=config)
+        if set_active:
+            self.set_active_adapters(adapter_name)
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        """Remove adapter ``adapter_name`` and every module it added; the base model is restored exactly."""
+        if adapter_name not in self.adapters_config:
+            logger.info("No adapter %r to delete.", adapter_name)
+            return
+        config = self.adapters_config.get(adapter_name)
+        for member in _members(config):
+            method_for_config(member).delete(self._adapter_runtime, adapter_name)
+        self.adapters_config.remove(adapter_name)
+        active = self._adapter_runtime.active_setup
+        if active is not None and adapter_name in active.flatten():
+            remaining = active.flatten() - {adapter_name}
+            self._adapter_runtime.active_setup = None
+            if remaining:
+                logger.warning(
+                    "Deleted adapter %r was part of the active setup %r; no adapters are active now.",
+                    adapter_name,
+                    active,
+                )
+
+    # activation --------------------------------------------------------------------------------------------------
+    def set_active_adapters(self, adapter_setup: Any, skip_layers: Iterable[int] | None = None) -> None:
+        """Activate an adapter setup for every forward pass (``None`` deactivates all adapters).
+
+        Args:
+            adapter_setup: an adapter name, a composition block such as ``Stack("a", "b")``, or ``None``.
+            skip_layers: global layer indices whose adapters are bypassed (AdapterDrop).
+        """
+        setup = parse_composition(adapter_setup, model_type=self.config.model_type)
+        if setup is not None:
+            missing = sorted(n for n in setup.flatten() if n not in self.adapters_config)
+            if missing:
+                known = ", ".join(sorted(self.adapters_config.adapters)) or "none"
+                raise AdapterNotFoundError(
+                    f"Cannot activate {setup!r}: no adapter named {', '.join(map(repr, missing))}. Adapters on this "
+                    f"model: {known}."
+                )
+            self._check_setup_supported(setup)
+        self._adapter_runtime.active_setup = setup
+        self._adapter_runtime.skip_layers = tuple(skip_layers) if skip_layers is not None else None
+
+    def _check_setup_supported(self, setup: AdapterCompositionBlock) -> None:
+        if isinstance(setup, Stack) and all(isinstance(child, str) for child in setup):
+            return
+        raise CompositionError(
+            f"The setup {setup!r} is not supported yet: this version runs a single adapter or a Stack of adapter "
+            "names."
+        )
+
+    @property
+    def active_adapters(self) -> AdapterCompositionBlock | None:
+        """The active adapter setup (a composition block) or ``None``."""
+        return self._adapter_runtime.active_setup
+
+    @active_adapters.setter
+    def active_adapters(self, adapter_setup: Any) -> None:
+        self.set_active_adapters(adapter_setup)
+
+    # training ----------------------------------------------------------------------------------------------------
+    def freeze_model(self, freeze: bool = True) -> None:
+        """Freeze (or unfreeze) every base-model weight; heads outside the base model are not touched."""
+        for param in self.base_model.parameters():
+            param.requires_grad = not freeze
+        self.model_frozen = freeze
+        self.base_model.model_frozen = freeze
+
+    def train_adapter(self, adapter_setup: Any, train_embeddings: bool = False) -> None:
+        """Prepare to train ``adapter_setup``: freeze the base model, unfreeze those adapters, activate them."""
+        setup = parse_composition(adapter_setup, model_type=self.config.model_type)
+        if setup is None:
+            raise AdapterNotFoundError("train_adapter needs an adapter name or setup, got None.")
+        for name in sorted(setup.flatten()):
+            self._require_adapter(name)
+        self.set_active_adapters(setup)
+        self.train()
+        self.freeze_model(True)
+        for name in setup.flatten():
+            for _, param in self._adapter_parameters(name):
+                param.requires_grad = True
+        if train_embeddings:
+            for param in self.get_input_embeddings().parameters():
+                param.requires_grad = True
+
+    # device / dtype ----------------------------------------------------------------------------------------------
+    def adapter_to(
+        self, name: str, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> None:
+        """Move adapter ``name``'s parameters to ``device`` and/or ``dtype``."""
+        for by_location in self.get_adapter(name).values():
+            for module in by_location.values():
+                module.to(device=device, dtype=dtype)
+
+    # summary -----------------------------------------------------------------------------------------------------
+    def adapter_summary(self, as_dict: bool = False) -> str | list[dict[str, Any]]:
+        """A table of all adapters: name, architecture, #param, %param, active, train (as the reference)."""
+        from .summary import adapter_summary
+
+        return adapter_summary(self, as_dict=as_dict)
+
+    # saving and loading ------------------------------------------------------------------------------------------
+    def save_adapter(
+        self,
+        save_directory: str,
+        adapter_name: str,
+        meta_dict: dict | None = None,
+        custom_weights_loaders: Any = None,
+        use_safetensors: bool = True,
+    ) -> None:
+        """Save adapter ``adapter_name`` (config and weights) to ``save_directory`` in the reference format."""
+        from .io.saving import save_adapter
+
+        save_adapter(self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+
+    def save_all_adapters(
+        self,
+        save_directory: str,
+        meta_dict: dict | None = None,
+        custom_weights_loaders: Any = None,
+        use_safetensors: bool = True,
+    ) -> None:
+        """Save every adapter to ``save_directory/<name>``."""
+        from .io.saving import save_all_adapters
+
+        save_all_adapters(self, save_directory, meta_dict=meta_dict, use_safetensors=use_safetensors)
+
+    def load_adapter(
+        self,
+        adapter_name_or_path: str,
+        config: Any = None,
+        version: str | None = None,
+        model_name: str | None = None,
+        load_as: str | None = None,
+        custom_weights_loaders: Any = None,
+        leave_out: list[int] | None = None,
+        id2label: Any = None,
+        set_active: bool = False,
+        use_safetensors: bool | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Load a saved adapter and return its name in the model (``load_as`` or the saved name).
+
+        ``loading_info={}`` as a keyword receives ``missing_keys`` and ``unexpected_keys``. Safetensors files are
+        preferred when a folder has both formats; ``.bin`` files are read with ``torch.load(weights_only=True)``.
+        On failure the model is left exactly as it was.
+        """
+        from .io.loading import load_adapter
+
+        return load_adapter(
+            self,
+            adapter_name_or_path,
+            version=version,
+            load_as=load_as,
+            leave_out=leave_out,
+            set_active=set_active,
+            use_safetensors=use_safetensors,
+            **kwargs,
+        )

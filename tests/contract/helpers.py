@@ -1,0 +1,42 @@
+"""Shared helpers for the contract suite."""
+
+from __future__ import annotations
+
+import torch
+
+import adapters
+from tiny_models import build
+
+
+def adapter_model(family: str, seed: int = 0) -> torch.nn.Module:
+    model = build(family, seed=seed)
+    adapters.init(model)
+    return model
+
+
+def randomize_adapter(model, name: str, seed: int = 123, std: float = 0.1) -> None:
+    """Give every parameter of adapter ``name`` deterministic random values (so it visibly changes outputs)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, param in sorted(model._adapter_parameters(name), key=lambda item: item[0]):
+            noise = torch.randn(param.shape, generator=generator) * std
+            param.copy_(noise + (1.0 if param.dim() == 1 and _is_scale(param, model, name) else 0.0))
+
+
+def _is_scale(param, model, name) -> bool:
+    for _, module in _modules(model, name):
+        for sub in module.modules():
+            if isinstance(sub, torch.nn.LayerNorm) and sub.weight is param:
+                return True
+        if getattr(module, "scaling", None) is param:
+            return True
+    return False
+
+
+def _modules(model, name):
+    for by_location in model.get_adapter(name).values():
+        yield from by_location.items()
+
+
+def all_hooks(model) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
