@@ -22,11 +22,8 @@ def _mlp(adapter, x):
     return adapter.adapter_up(adapter.adapter_down(x)) * adapter.scaling
 
 
-def test_seq_bn_on_post_ln_bert_output_site():
-    model = adapter_model("bert")
-    model.add_adapter("a", config="seq_bn", set_active=True)
-    randomize_adapter(model, "a")
-    block = model.encoder.layer[0].output
+def _run_bert_output_block(model, block):
+    """Run the model once; return the BertOutput block's inputs (intermediate, residual) and its output."""
     seen: dict = {}
     handles = [_capture(block, seen, "in", "input"), _capture(block, seen, "out")]
     with torch.no_grad():
@@ -34,12 +31,21 @@ def test_seq_bn_on_post_ln_bert_output_site():
     for handle in handles:
         handle.remove()
     (intermediate, residual), _ = seen["in"]
+    return intermediate, residual, seen["out"]
+
+
+def test_seq_bn_on_post_ln_bert_output_site():
+    model = adapter_model("bert")
+    model.add_adapter("a", config="seq_bn", set_active=True)
+    randomize_adapter(model, "a")
+    block = model.encoder.layer[0].output
+    intermediate, residual, seen_output = _run_bert_output_block(model, block)
     adapter = block.adapters["a"]
     with torch.no_grad():
         h = block.dense(intermediate)
         x = block.LayerNorm.forward(h + residual)  # original_ln_before
         expected = block.LayerNorm.forward(_mlp(adapter, x) + h + residual)  # residual_before_ln=True, ln after
-    torch.testing.assert_close(seen["out"], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(seen_output, expected, atol=1e-6, rtol=0)
 
 
 def test_par_bn_on_post_ln_bert_output_site():
@@ -47,19 +53,13 @@ def test_par_bn_on_post_ln_bert_output_site():
     model.add_adapter("a", config="par_bn", set_active=True)
     randomize_adapter(model, "a")
     block = model.encoder.layer[1].output
-    seen: dict = {}
-    handles = [_capture(block, seen, "in", "input"), _capture(block, seen, "out")]
-    with torch.no_grad():
-        model(**inputs("bert"))
-    for handle in handles:
-        handle.remove()
-    (intermediate, residual), _ = seen["in"]
+    intermediate, residual, seen_output = _run_bert_output_block(model, block)
     adapter = block.adapters["a"]
     with torch.no_grad():
         h = block.dense(intermediate)
         expected = block.LayerNorm.forward(_mlp(adapter, residual) + h + residual)
     assert adapter.scaling == 4.0
-    torch.testing.assert_close(seen["out"], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(seen_output, expected, atol=1e-6, rtol=0)
 
 
 def test_seq_bn_on_pre_ln_gpt2_attention_site():
