@@ -17,6 +17,8 @@ Example::
 from __future__ import annotations
 
 from . import configuration as _configuration
+from .auto import ADAPTER_MODEL_CLASSES as _ADAPTER_MODEL_CLASSES
+from .auto import ADAPTER_MODEL_MAPPING, AutoAdapterModel, legacy_class
 from .composition import (
     AdapterCompositionBlock,
     Average,
@@ -43,13 +45,49 @@ from .errors import (
     UnsupportedMethodError,
     UnsupportedModelError,
 )
+from .heads import (
+    BertStyleMaskedLMHead,
+    BiaffineParsingHead,
+    CausalLMHead,
+    ClassificationHead,
+    DependencyParsingOutput,
+    ImageClassificationHead,
+    ModelWithFlexibleHeadsAdaptersMixin,
+    MultiHeadOutput,
+    MultiLabelClassificationHead,
+    MultipleChoiceHead,
+    PredictionHead,
+    QuestionAnsweringHead,
+    Seq2SeqLMHead,
+    TaggingHead,
+)
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
 from .version import __version__
 from .wrappers import init
 
+globals().update(_ADAPTER_MODEL_CLASSES)
+
 __all__ = [
     "__version__",
+    "AutoAdapterModel",
+    "ADAPTER_MODEL_MAPPING",
+    *_ADAPTER_MODEL_CLASSES,
+    # heads
+    "PredictionHead",
+    "ClassificationHead",
+    "MultiLabelClassificationHead",
+    "ImageClassificationHead",
+    "MultipleChoiceHead",
+    "TaggingHead",
+    "QuestionAnsweringHead",
+    "BiaffineParsingHead",
+    "DependencyParsingOutput",
+    "BertStyleMaskedLMHead",
+    "CausalLMHead",
+    "Seq2SeqLMHead",
+    "MultiHeadOutput",
+    "ModelWithFlexibleHeadsAdaptersMixin",
     "init",
     "ModelAdaptersMixin",
     "AdapterMethod",
@@ -78,3 +116,11 @@ __all__ = [
     "UnsupportedModelError",
     *_configuration.__all__,
 ]
+
+
+def __getattr__(name: str):
+    """Old adapter-transformers names (``AutoModelWithHeads``, ``BertModelWithHeads``, ...) with a warning."""
+    target = legacy_class(name)
+    if target is None:
+        raise AttributeError(f"module 'adapters' has no attribute {name!r}")
+    return target

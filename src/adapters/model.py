@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._config_binding import bind_adapters_config
 from .architectures.attach import AdapterRuntime, spec_for_model
 from .composition import AdapterCompositionBlock, Stack, parse_composition
 from .configuration import AdapterConfig, ConfigUnion, ModelAdaptersConfig
@@ -52,6 +53,7 @@ class ModelAdaptersMixin:
     def _init_adapters(self, adapters_config: ModelAdaptersConfig | None = None) -> None:
         self._adapter_runtime = AdapterRuntime(self, spec_for_model(self))
         self.adapters_config = ModelAdaptersConfig()
+        bind_adapters_config(self.config, self.adapters_config)
         if adapters_config is not None:
             for name in adapters_config:
                 self.add_adapter(name, adapters_config.get(name))
@@ -194,11 +196,14 @@ class ModelAdaptersMixin:
                     f"model: {known}."
                 )
             self._check_setup_supported(setup)
+        self.reset_adapter()  # un-merge LoRA-family adapters first, as the reference does
         self._adapter_runtime.active_setup = setup
         self._adapter_runtime.skip_layers = tuple(skip_layers) if skip_layers is not None else None
 
     def _check_setup_supported(self, setup: AdapterCompositionBlock) -> None:
         if isinstance(setup, Stack) and all(isinstance(child, str) for child in setup):
+            return
+        if self._is_multi_task_setup(setup):
             return
         raise CompositionError(
             f"The setup {setup!r} is not supported yet: this version runs a single adapter or a Stack of adapter "
@@ -275,11 +280,12 @@ class ModelAdaptersMixin:
         meta_dict: dict | None = None,
         custom_weights_loaders: Any = None,
         use_safetensors: bool = True,
+        **kwargs: Any,
     ) -> None:
-        """Save every adapter to ``save_directory/<name>``."""
+        """Save every adapter to ``save_directory/<name>`` (``with_head=`` is passed on where heads exist)."""
         from .io.saving import save_all_adapters
 
-        save_all_adapters(self, save_directory, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        save_all_adapters(self, save_directory, meta_dict=meta_dict, use_safetensors=use_safetensors, **kwargs)
 
     def load_adapter(
         self,
@@ -312,4 +318,87 @@ class ModelAdaptersMixin:
             set_active=set_active,
             use_safetensors=use_safetensors,
             **kwargs,
+        )
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # LoRA family: merging, averaging, parameter sharing
+    # ----------------------------------------------------------------------------------------------------------------
+    def merge_adapter(self, name: str) -> None:
+        """Fold LoRA-family adapter ``name`` into the weights of the layers it adapts (``reset_adapter`` undoes it).
+
+        While merged, those layers run as plain linear layers (the adapter is applied through the weights whatever
+        the active setup); ``set_active_adapters`` un-merges first. Only one adapter can be merged per layer.
+
+        Raises:
+            UnsupportedMethodError: ``name`` is not a LoRA-family adapter, or it uses gating.
+            CompositionError: another adapter is merged into the same layers.
+        """
+        from .methods.lora import merge_adapter
+
+        config = self._require_adapter(name)
+        if not any(getattr(member, "architecture", None) in ("lora", "mtl_lora") for member in _members(config)):
+            raise UnsupportedMethodError(
+                f"merge_adapter works for LoRA-family adapters only; {name!r} is a {type(config).__name__}."
+            )
+        merge_adapter(self._adapter_runtime, name)
+
+    def reset_adapter(self) -> None:
+        """Undo ``merge_adapter``: restore the original weights exactly."""
+        for method in registered_methods():
+            if method.reset is not None:
+                method.reset(self._adapter_runtime)
+
+    def average_adapter(
+        self,
+        adapter_name: str,
+        adapter_list: list[str] | dict[str, float],
+        weights: list[float] | None = None,
+        combine_strategy: str = "linear",
+        normalize_weights: bool = True,
+        overwrite_ok: bool = False,
+        set_active: bool = False,
+        svd_rank: int | None = None,
+    ) -> None:
+        """Add ``adapter_name`` as a weighted combination of the adapters in ``adapter_list``.
+
+        Strategies: ``"linear"`` (every method: weighted parameters), ``"lora_linear_only_negate_b"`` and
+        ``"lora_delta_w_svd"`` (LoRA; the latter needs ``svd_rank``). Weights default to equal; given weights are
+        normalized to sum 1 unless ``normalize_weights=False``; negative weights are allowed.
+        """
+        from .methods.averaging import average_adapter
+
+        average_adapter(
+            self,
+            adapter_name,
+            adapter_list,
+            weights=weights,
+            combine_strategy=combine_strategy,
+            normalize_weights=normalize_weights,
+            overwrite_ok=overwrite_ok,
+            set_active=set_active,
+            svd_rank=svd_rank,
+        )
+
+    def share_parameters(
+        self, adapter_names: Any, name: str | None = None, reference_adapter_name: str | None = None
+    ) -> None:
+        """Share ``lora_A``/``lora_B`` between multi-task (MTL-LoRA) adapters: a ``MultiTask`` block, a list of
+        names or a comma-separated string; values start as ``reference_adapter_name``'s (default: the first)."""
+        from .methods.mtl_lora import share_parameters
+
+        share_parameters(self, adapter_names, name=name, reference_adapter_name=reference_adapter_name)
+
+    def unshare_parameters(self, adapter_names: Any, name: str | None = None) -> None:
+        """Give the adapters of a sharing group their own copies of the shared parameters again."""
+        from .methods.mtl_lora import unshare_parameters
+
+        unshare_parameters(self, adapter_names, name=name)
+
+    def _is_multi_task_setup(self, setup: AdapterCompositionBlock) -> bool:
+        """``MultiTask`` of multi-task adapter names (LoRA-family sites route examples by ``task_ids``)."""
+        from .composition import MultiTask
+        from .configuration import MultiTaskConfig
+
+        return isinstance(setup, MultiTask) and all(
+            isinstance(child, str) and isinstance(self.adapters_config.get(child), MultiTaskConfig) for child in setup
         )

@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from .architectures.attach import spec_for_model
+from .heads.static import StaticHeadsMixin
 from .model import ModelAdaptersMixin
 
 __all__ = ["init"]
@@ -15,12 +16,12 @@ _CLASS_CACHE: dict[type, type] = {}
 
 
 def _adapter_class(cls: type) -> type:
-    """``cls`` with :class:`ModelAdaptersMixin` mixed in; same name, module and qualname, so transformers' per-class
-    registries (e.g. output recording) keep finding it."""
+    """``cls`` with :class:`ModelAdaptersMixin` (and :class:`StaticHeadsMixin`) mixed in; same name, module and
+    qualname, so transformers' per-class registries (e.g. output recording) keep finding it."""
     if cls not in _CLASS_CACHE:
         _CLASS_CACHE[cls] = type(
             cls.__name__,
-            (ModelAdaptersMixin, cls),
+            (StaticHeadsMixin, ModelAdaptersMixin, cls),
             {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__},
         )
     return _CLASS_CACHE[cls]

@@ -8,10 +8,12 @@ active for layer i" for the hooks, taking ``AdapterSetup`` contexts and AdapterD
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from ..composition import AdapterCompositionBlock
 from ..context import AdapterSetup
@@ -19,7 +21,19 @@ from ..errors import UnsupportedModelError
 from .spec import ArchitectureSpec, LayerGroup
 from .specs import spec_for_model_type, supported_model_types
 
-__all__ = ["AdapterRuntime", "LayerRef", "resolve_path", "HolderModule", "spec_for_model"]
+__all__ = [
+    "AdapterRuntime",
+    "LayerRef",
+    "resolve_path",
+    "HolderModule",
+    "spec_for_model",
+    "HOOK_COMPUTE",
+    "HOOK_CONSUME",
+]
+
+# Order of our forward hooks on one module (lower runs first; transformers' own hooks run after ours):
+HOOK_COMPUTE = 0  # the hook completes the module's own computation (LoRA adds its update to a Linear's output)
+HOOK_CONSUME = 1  # the hook uses or rewrites the finished output (bottleneck adapters reading a sub-block's output)
 
 
 class HolderModule(nn.Module):
@@ -80,6 +94,11 @@ class AdapterRuntime:
         self.spec = spec
         self.active_setup: AdapterCompositionBlock | None = None
         self.skip_layers: tuple[int, ...] | None = None
+        # ``task_ids`` of the latest forward call (set by a pre-hook while multi-task adapters exist); kept until the
+        # next call so that activation checkpointing recomputes with the same routing
+        self.task_ids: Any = None
+        self._task_ids_hook: RemovableHandle | None = None
+        self._hook_order: dict[int, int] = {}
         base = model.base_model
         self.__dict__["_base_model"] = base
         self.layers: list[LayerRef] = []
@@ -107,6 +126,48 @@ class AdapterRuntime:
         if setup is None or (layer_index is not None and skip and layer_index in skip):
             return None
         return setup
+
+    def register_output_hook(
+        self, module: nn.Module, hook: Callable[..., Any], order: int, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Register a forward hook on ``module`` that runs before transformers' hooks, ordered by ``order``.
+
+        Several methods may hook the same module (e.g. LoRA on BART's ``fc2``, whose output a bottleneck adapter
+        also reads): ``HOOK_COMPUTE`` hooks run before ``HOOK_CONSUME`` hooks whatever the order of adding them.
+        Remove the hook with :meth:`remove_hook`.
+        """
+        handle = module.register_forward_hook(hook, prepend=True, with_kwargs=with_kwargs)
+        self._hook_order[handle.id] = order
+        hooks = module._forward_hooks  # reordered in place: RemovableHandle keeps a reference to this dict
+        ours = sorted((hid for hid in hooks if hid in self._hook_order), key=self._hook_order.__getitem__)
+        others = [hid for hid in hooks if hid not in self._hook_order]
+        for hid in (*ours, *others):
+            hooks.move_to_end(hid)
+        return handle
+
+    def capture_task_ids(self, enabled: bool) -> None:
+        """Install (or remove) a pre-hook on the base model that takes ``task_ids`` out of its forward kwargs
+        into :attr:`task_ids` (multi-task adapters route examples by it)."""
+        handle = self._task_ids_hook
+        if enabled and handle is None:
+            self._task_ids_hook = self.base_model.register_forward_pre_hook(self._take_task_ids, with_kwargs=True)
+        elif not enabled and handle is not None:
+            handle.remove()
+            self._task_ids_hook = None
+            self.task_ids = None
+
+    def _take_task_ids(self, module: nn.Module, args: tuple, kwargs: dict):
+        if "task_ids" not in kwargs:
+            self.task_ids = None
+            return None
+        kwargs = dict(kwargs)
+        self.task_ids = kwargs.pop("task_ids")
+        return args, kwargs
+
+    def remove_hook(self, handle: RemovableHandle) -> None:
+        """Remove a hook registered with :meth:`register_output_hook`."""
+        handle.remove()
+        self._hook_order.pop(handle.id, None)
 
     def ensure_module(self, root: nn.Module, path: str, factory) -> nn.Module:
         """Return the module at ``path`` below ``root``, creating it (and empty holders above it) if missing."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["BottleneckSite", "LayerGroup", "InvertibleSite", "KeyRename", "ArchitectureSpec"]
+__all__ = ["BottleneckSite", "LoRASite", "LayerGroup", "InvertibleSite", "KeyRename", "ArchitectureSpec"]
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,38 @@ class BottleneckSite:
 
 
 @dataclass(frozen=True)
+class LoRASite:
+    """One linear layer (``nn.Linear`` or transformers' ``Conv1D``) that LoRA-family methods can adapt.
+
+    Attributes:
+        location: the reference's location: ``"selfattn"`` (attention q/k/v projections, self- and cross-attention),
+            ``"intermediate"`` or ``"output"``; the config flags ``selfattn_lora``, ``intermediate_lora`` and
+            ``output_lora`` enable them.
+        path: path of the linear layer relative to the transformer layer. ``"a|b"`` lists alternatives; the first
+            that exists is used (e.g. gated and plain T5 feed-forward layers).
+        matrices: the attention matrices the layer computes, in output order: ``("q",)`` for a query projection,
+            ``("q", "k", "v")`` for a fused projection whose output is ``q|k|v`` in equal parts (GPT-2's
+            ``c_attn``). Empty for feed-forward layers. ``attn_matrices`` of the config selects among them.
+    """
+
+    location: str
+    path: str
+    matrices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LayerGroup:
     """A stack of transformer layers (e.g. the encoder) and the adapter sites inside each layer.
 
     Attributes:
         path: path of the ``nn.ModuleList`` of layers, relative to the base model.
         sites: the bottleneck sites of every layer in the group.
+        lora_sites: the linear layers LoRA-family methods can adapt in every layer of the group.
     """
 
     path: str
     sites: tuple[BottleneckSite, ...]
+    lora_sites: tuple[LoRASite, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ base model (``model.base_model``); site paths are relative to one layer. See :mo
 
 from __future__ import annotations
 
-from .spec import ArchitectureSpec, BottleneckSite, InvertibleSite, KeyRename, LayerGroup
+from .spec import ArchitectureSpec, BottleneckSite, InvertibleSite, KeyRename, LayerGroup, LoRASite
 
 __all__ = ["SPECS", "spec_for_model_type", "supported_model_types"]
 
@@ -14,6 +14,16 @@ __all__ = ["SPECS", "spec_for_model_type", "supported_model_types"]
 def _pre_ln(location: str, store: str, pre_norm: str, sublayer: str) -> BottleneckSite:
     """A pre-LN site: the pre-norm's input is the residual and ``sublayer``'s output is ``h``."""
     return BottleneckSite(location=location, store=store, residual=pre_norm, output=sublayer)
+
+
+def _qkv(prefix: str, q: str, k: str, v: str) -> tuple[LoRASite, ...]:
+    """The three attention projections below ``prefix`` as ``selfattn`` LoRA sites."""
+    return tuple(LoRASite("selfattn", f"{prefix}.{name}", (matrix,)) for matrix, name in zip("qkv", (q, k, v)))
+
+
+def _ffn(intermediate: str, output: str) -> tuple[LoRASite, ...]:
+    """The feed-forward LoRA sites. Which projection is "intermediate" differs between families (see specs below)."""
+    return (LoRASite("intermediate", intermediate), LoRASite("output", output))
 
 
 _BERT_LAYER = (
@@ -102,37 +112,77 @@ _VIT_LAYER = (
     _pre_ln("output_adapter", "output_adapters.adapters", "layernorm_after", "mlp"),
 )
 
+# LoRA sites, as the reference wraps them (its checkpoints use these paths). "intermediate" is the first FFN
+# projection and "output" the second everywhere except the reference's hand-written Llama/Mistral classes, which map
+# intermediate -> mlp.down_proj and output -> mlp.up_proj; its plugin interface for Qwen2 uses the usual order.
+_BERT_LORA = _qkv("attention.self", "query", "key", "value") + _ffn("intermediate.dense", "output.dense")
+_DISTILBERT_LORA = _qkv("attention", "q_lin", "k_lin", "v_lin") + _ffn("ffn.lin1", "ffn.lin2")
+_GPT2_LORA = (LoRASite("selfattn", "attn.c_attn", ("q", "k", "v")),) + _ffn("mlp.c_fc", "mlp.c_proj")
+_LLAMA_ATTN_LORA = _qkv("self_attn", "q_proj", "k_proj", "v_proj")
+_LLAMA_LORA = _LLAMA_ATTN_LORA + _ffn("mlp.down_proj", "mlp.up_proj")
+_QWEN2_LORA = _LLAMA_ATTN_LORA + _ffn("mlp.up_proj", "mlp.down_proj")
+_T5_FF_LORA = _ffn("layer.-1.DenseReluDense.wi_1|layer.-1.DenseReluDense.wi", "layer.-1.DenseReluDense.wo")
+_T5_ENCODER_LORA = _qkv("layer.0.SelfAttention", "q", "k", "v") + _T5_FF_LORA
+_T5_DECODER_LORA = (
+    _qkv("layer.0.SelfAttention", "q", "k", "v") + _qkv("layer.1.EncDecAttention", "q", "k", "v") + _T5_FF_LORA
+)
+_BART_ENCODER_LORA = _qkv("self_attn", "q_proj", "k_proj", "v_proj") + _ffn("fc1", "fc2")
+_BART_DECODER_LORA = (
+    _qkv("self_attn", "q_proj", "k_proj", "v_proj")
+    + _qkv("encoder_attn", "q_proj", "k_proj", "v_proj")
+    + _ffn("fc1", "fc2")
+)
+_VIT_LORA = _qkv("attention", "q_proj", "k_proj", "v_proj") + _ffn("mlp.fc1", "mlp.fc2")
+
+# transformers 5 renamed ViT's modules; the reference's files use the 4.x names
+_VIT_LORA_RENAMES = tuple(
+    KeyRename(f"layers.{{i}}.{ours}.", f"encoder.layer.{{i}}.{theirs}.")
+    for ours, theirs in (
+        ("attention.q_proj", "attention.attention.query"),
+        ("attention.k_proj", "attention.attention.key"),
+        ("attention.v_proj", "attention.attention.value"),
+        ("mlp.fc1", "intermediate.dense"),
+        ("mlp.fc2", "output.dense"),
+    )
+)
+
 SPECS: tuple[ArchitectureSpec, ...] = (
     ArchitectureSpec(
         name="bert",
         model_types=("bert", "roberta", "xlm-roberta", "electra"),
-        layer_groups=(LayerGroup("encoder.layer", _BERT_LAYER),),
+        layer_groups=(LayerGroup("encoder.layer", _BERT_LAYER, _BERT_LORA),),
         invertible=InvertibleSite(store="", first_layer="encoder.layer.0"),
     ),
     ArchitectureSpec(
         name="distilbert",
         model_types=("distilbert",),
-        layer_groups=(LayerGroup("transformer.layer", _DISTILBERT_LAYER),),
+        layer_groups=(LayerGroup("transformer.layer", _DISTILBERT_LAYER, _DISTILBERT_LORA),),
         invertible=InvertibleSite(store="", first_layer="transformer.layer.0"),
     ),
     ArchitectureSpec(
         name="gpt2",
         model_types=("gpt2",),
-        layer_groups=(LayerGroup("h", _GPT2_LAYER),),
+        layer_groups=(LayerGroup("h", _GPT2_LAYER, _GPT2_LORA),),
         invertible=InvertibleSite(store="", first_layer="h.0"),
     ),
     ArchitectureSpec(
         name="llama",
-        model_types=("llama", "mistral", "qwen2"),
-        layer_groups=(LayerGroup("layers", _LLAMA_LAYER),),
+        model_types=("llama", "mistral"),
+        layer_groups=(LayerGroup("layers", _LLAMA_LAYER, _LLAMA_LORA),),
+        invertible=InvertibleSite(store="", first_layer="layers.0"),
+    ),
+    ArchitectureSpec(
+        name="qwen2",
+        model_types=("qwen2",),
+        layer_groups=(LayerGroup("layers", _LLAMA_LAYER, _QWEN2_LORA),),
         invertible=InvertibleSite(store="", first_layer="layers.0"),
     ),
     ArchitectureSpec(
         name="t5",
         model_types=("t5",),
         layer_groups=(
-            LayerGroup("encoder.block", (_T5_SELF, _T5_FF)),
-            LayerGroup("decoder.block", (_T5_SELF, _T5_CROSS, _T5_FF)),
+            LayerGroup("encoder.block", (_T5_SELF, _T5_FF), _T5_ENCODER_LORA),
+            LayerGroup("decoder.block", (_T5_SELF, _T5_CROSS, _T5_FF), _T5_DECODER_LORA),
         ),
         invertible=InvertibleSite(store="encoder", first_layer="encoder.block.0"),
     ),
@@ -140,8 +190,8 @@ SPECS: tuple[ArchitectureSpec, ...] = (
         name="bart",
         model_types=("bart",),
         layer_groups=(
-            LayerGroup("encoder.layers", (_BART_MH, _BART_FF)),
-            LayerGroup("decoder.layers", (_BART_MH, _BART_CROSS, _BART_FF)),
+            LayerGroup("encoder.layers", (_BART_MH, _BART_FF), _BART_ENCODER_LORA),
+            LayerGroup("decoder.layers", (_BART_MH, _BART_CROSS, _BART_FF), _BART_DECODER_LORA),
         ),
         invertible=InvertibleSite(store="encoder", first_layer="encoder.layers.0"),
     ),
@@ -149,19 +199,20 @@ SPECS: tuple[ArchitectureSpec, ...] = (
         name="mbart",
         model_types=("mbart",),
         layer_groups=(
-            LayerGroup("encoder.layers", (_MBART_MH, _MBART_FF)),
-            LayerGroup("decoder.layers", (_MBART_MH, _MBART_CROSS, _MBART_FF)),
+            LayerGroup("encoder.layers", (_MBART_MH, _MBART_FF), _BART_ENCODER_LORA),
+            LayerGroup("decoder.layers", (_MBART_MH, _MBART_CROSS, _MBART_FF), _BART_DECODER_LORA),
         ),
         invertible=InvertibleSite(store="encoder", first_layer="encoder.layers.0"),
     ),
     ArchitectureSpec(
         name="vit",
         model_types=("vit",),
-        layer_groups=(LayerGroup("layers", _VIT_LAYER),),
+        layer_groups=(LayerGroup("layers", _VIT_LAYER, _VIT_LORA),),
         invertible=InvertibleSite(store="", first_layer="layers.0"),
         checkpoint_renames=(
             KeyRename("layers.{i}.attention_adapters.", "encoder.layer.{i}.attention_adapters."),
             KeyRename("layers.{i}.output_adapters.", "encoder.layer.{i}.output.output_adapters."),
+            *_VIT_LORA_RENAMES,
         ),
     ),
 )

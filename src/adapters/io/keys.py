@@ -49,19 +49,31 @@ def to_file_keys(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.
     return out
 
 
+def _known_roots(model) -> set[str]:
+    containers = {c for m in registered_methods() for c in m.containers}
+    return {name for name, _ in model.base_model.named_children()} | containers
+
+
+def _relative_key(key: str, roots: set[str], renames) -> str:
+    """The base-relative form of a file key saved with or without some base-model prefix."""
+    candidates = [key, key.split(".", 1)[1]] if "." in key else [key]
+    for candidate in candidates:
+        for rename in renames:
+            candidate = rename.from_reference(candidate)
+        if candidate.split(".", 1)[0] in roots:
+            return candidate
+    return candidates[-1]
+
+
 def from_file_keys(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename file keys (with or without base prefix, legacy names, reference paths) to model keys."""
-    prefix = _base_prefix(model)
-    bare = f"{model.base_model_prefix}."
+    """Rename file keys (with or without a base prefix, legacy names, reference paths) to model keys."""
+    prefix, roots = _base_prefix(model), _known_roots(model)
     renames = model._adapter_runtime.spec.checkpoint_renames
     out = {}
     for key, value in state_dict.items():
         for pattern, replacement in LEGACY_RENAMES:
             key = re.sub(pattern, replacement, key)
-        relative = key[len(bare) :] if key.startswith(bare) else key
-        for rename in renames:
-            relative = rename.from_reference(relative)
-        out[prefix + relative] = value
+        out[prefix + _relative_key(key, roots, renames)] = value
     return out
 
 

@@ -71,10 +71,12 @@ def save_adapter(
 
 
 def save_all_adapters(
-    model, save_directory: str | Path, meta_dict: dict | None = None, use_safetensors: bool = True
+    model, save_directory: str | Path, meta_dict: dict | None = None, use_safetensors: bool = True, **save_kwargs
 ) -> None:
-    """Save every adapter to ``save_directory/<name>`` (with its config hash as ``config_id``)."""
+    """Save every adapter to ``save_directory/<name>`` via ``model.save_adapter`` (with ``config_id`` = hash)."""
     for name in list(model.adapters_config.adapters):
         meta = {"config_id": get_adapter_config_hash(model.adapters_config.get(name))}
         meta.update(meta_dict or {})
-        save_adapter(model, Path(save_directory) / name, name, meta_dict=meta, use_safetensors=use_safetensors)
+        model.save_adapter(
+            str(Path(save_directory) / name), name, meta_dict=meta, use_safetensors=use_safetensors, **save_kwargs
+        )

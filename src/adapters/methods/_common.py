@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from transformers.activations import get_activation
 
-__all__ = ["activation", "bert_init", "seeded", "StochasticDepth", "place_like"]
+__all__ = ["activation", "bert_init", "seeded", "StochasticDepth", "place_like", "shared_parameters_store"]
 
 
 class _LeakyReLU(nn.Module):
@@ -79,3 +79,14 @@ def place_like(module: nn.Module, reference: nn.Module) -> nn.Module:
         module.to(device=param.device, dtype=param.dtype if param.is_floating_point() else None)
     module.train(reference.training)
     return module
+
+
+def shared_parameters_store(runtime, create: bool) -> nn.ModuleDict | None:
+    """``base_model.shared_parameters``: per-adapter modules shared by all layers (Compacter's PHM parameters,
+    VeRA's random pair), created on demand. Its keys are the reference's ``shared_parameters.<name>.…``."""
+    base = runtime.base_model
+    store = getattr(base, "shared_parameters", None)
+    if store is None and create:
+        store = nn.ModuleDict()
+        base.add_module("shared_parameters", store)
+    return store

@@ -26,12 +26,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..architectures.attach import AdapterRuntime, resolve_path
+from ..architectures.attach import HOOK_CONSUME, AdapterRuntime, resolve_path
 from ..architectures.spec import BottleneckSite
 from ..composition import AdapterCompositionBlock, Stack
 from ..configuration import BnConfig
 from ..errors import AdapterConfigError, CompositionError
-from ._common import StochasticDepth, activation, bert_init, place_like, seeded
+from ._common import StochasticDepth, activation, bert_init, place_like, seeded, shared_parameters_store
 from .invertible import build_invertible_adapter
 from .phm import PHMLayer, build_shared_phm_parameters, check_phm_sizes
 from .registry import AdapterMethod, register_method
@@ -177,19 +177,19 @@ class BottleneckLayer(nn.ModuleDict):
 
     # hook installation ---------------------------------------------------------------------------------------
     def install(self) -> None:
-        site, layer = self.__dict__["_site"], self.__dict__["_layer"]
+        site, layer, runtime = self.__dict__["_site"], self.__dict__["_layer"], self.__dict__["_runtime"]
         residual_module, _ = resolve_path(layer, site.residual)
         output_module, _ = resolve_path(layer, site.output)
         handles = self.__dict__["_handles"]
         handles.append(residual_module.register_forward_pre_hook(self._capture_residual, with_kwargs=True))
-        handles.append(output_module.register_forward_hook(self._on_output, prepend=True))
+        handles.append(runtime.register_output_hook(output_module, self._on_output, HOOK_CONSUME))
         if site.norm is not None:
             norm_module, _ = resolve_path(layer, site.norm)
             handles.append(norm_module.register_forward_hook(self._on_norm, prepend=True))
 
     def uninstall(self) -> None:
         for handle in self.__dict__["_handles"]:
-            handle.remove()
+            self.__dict__["_runtime"].remove_hook(handle)
         self.__dict__["_handles"].clear()
         self.__dict__["_slot"].clear()
 
@@ -341,15 +341,6 @@ def _invertible_store(runtime: AdapterRuntime, create: bool) -> InvertibleAdapte
     return store
 
 
-def _shared_store(runtime: AdapterRuntime, create: bool) -> nn.ModuleDict | None:
-    base = runtime.base_model
-    store = getattr(base, "shared_parameters", None)
-    if store is None and create:
-        store = nn.ModuleDict()
-        base.add_module("shared_parameters", store)
-    return store
-
-
 def _hidden_size(runtime: AdapterRuntime) -> int:
     config = runtime.base_model.config
     return int(getattr(config.get_text_config(), "hidden_size", None) or config.hidden_size)
@@ -387,7 +378,7 @@ def add(runtime: AdapterRuntime, name: str, config: BnConfig) -> None:
     for ref, site, adapter in built:
         _site_layer(runtime, ref, site, create=True)[name] = adapter
     if shared is not None:
-        _shared_store(runtime, create=True)[name] = shared
+        shared_parameters_store(runtime, create=True)[name] = shared
     if invertible is not None:
         _invertible_store(runtime, create=True)[name] = invertible
 
@@ -402,7 +393,7 @@ def delete(runtime: AdapterRuntime, name: str) -> None:
             if len(layer) == 0:
                 layer.uninstall()
                 runtime.remove_module(ref.module, site.store)
-    shared = _shared_store(runtime, create=False)
+    shared = shared_parameters_store(runtime, create=False)
     if shared is not None and name in shared:
         del shared[name]
         if len(shared) == 0:
@@ -426,7 +417,7 @@ def modules(runtime: AdapterRuntime, name: str) -> dict[int, dict[str, nn.Module
     inv = _invertible_store(runtime, create=False)
     if inv is not None and name in inv:
         found.setdefault(-1, {})["invertible"] = inv[name]
-    shared = _shared_store(runtime, create=False)
+    shared = shared_parameters_store(runtime, create=False)
     if shared is not None and name in shared:
         found.setdefault(-1, {})["shared"] = shared[name]
     return found

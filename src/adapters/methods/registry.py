@@ -37,6 +37,11 @@ class AdapterMethod:
         modules: ``modules(runtime, name)`` returns ``{layer_index: {location_key: module}}`` (-1 for global).
         check_support: ``check_support(runtime, config)`` returns a reason string when the method (with that
             config) cannot run on the model, else ``None``.
+        reset: ``reset(runtime)`` undoes any merge of the method's adapters into base weights (called by
+            ``set_active_adapters`` and ``reset_adapter``); ``None`` for methods that never merge.
+        average: ``average(runtime, name, weights, strategy, svd_rank)`` fills the freshly added adapter ``name``
+            by a method-specific ``combine_strategy`` (``weights``: input adapter -> weight). The ``"linear"``
+            strategy needs no hook: it averages the adapters' state dicts for every method.
     """
 
     name: str
@@ -46,6 +51,8 @@ class AdapterMethod:
     delete: Callable[[AdapterRuntime, str], None]
     modules: Callable[[AdapterRuntime, str], dict[int, dict[str, nn.Module]]]
     check_support: Callable[[AdapterRuntime, AdapterConfig], str | None] = lambda runtime, config: None
+    reset: Callable[[AdapterRuntime], None] | None = None
+    average: Callable[[AdapterRuntime, str, dict[str, float], str, int | None], None] | None = None
 
 
 _METHODS: dict[str | None, AdapterMethod] = {}

@@ -1,0 +1,101 @@
+"""``AutoAdapterModel`` and the ``<Arch>AdapterModel`` classes, generated from the family tables.
+
+Each class is ``type("<Prefix>AdapterModel", (AdapterModelBase, <Arch>PreTrainedModel[, GenerationMixin]), ...)``:
+it inherits the family's ``config_class``, ``base_model_prefix`` and weight initialisation from transformers and
+our heads and adapter API from :class:`~adapters.heads.adapter_model.AdapterModelBase`. The older names
+``AutoModelWithHeads`` / ``<Arch>ModelWithHeads`` resolve to the same classes with a deprecation warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from transformers import AutoConfig, GenerationMixin, PreTrainedModel
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+from .architectures.specs import supported_model_types
+from .errors import UnsupportedModelError
+from .heads.adapter_model import AdapterModelBase
+from .heads.families import HEAD_FAMILIES
+
+__all__ = ["AutoAdapterModel", "ADAPTER_MODEL_MAPPING", "ADAPTER_MODEL_CLASSES", "legacy_class"]
+
+
+def _pretrained_base(model_type: str) -> type[PreTrainedModel]:
+    base = MODEL_MAPPING[CONFIG_MAPPING[model_type]]
+    return next(c for c in base.__mro__ if c.__name__.endswith("PreTrainedModel") and c is not PreTrainedModel)
+
+
+def _build(model_type: str) -> type:
+    family = HEAD_FAMILIES[model_type]
+    name = f"{family.class_prefix}AdapterModel"
+    bases: tuple[type, ...] = (AdapterModelBase, _pretrained_base(model_type))
+    if family.generation:
+        bases += (GenerationMixin,)
+    doc = (
+        f"{family.class_prefix} with adapters and flexible prediction heads. Head types: "
+        f"{', '.join(family.head_types)}."
+    )
+    return type(
+        name, bases, {"__module__": __name__, "__qualname__": name, "__doc__": doc, "head_types": family.head_types}
+    )
+
+
+ADAPTER_MODEL_MAPPING: dict[str, type] = {t: _build(t) for t in supported_model_types() if t in HEAD_FAMILIES}
+ADAPTER_MODEL_CLASSES: dict[str, type] = {cls.__name__: cls for cls in ADAPTER_MODEL_MAPPING.values()}
+globals().update(ADAPTER_MODEL_CLASSES)
+
+
+def _class_for(model_type: str) -> type:
+    if model_type not in ADAPTER_MODEL_MAPPING:
+        supported = ", ".join(sorted(ADAPTER_MODEL_MAPPING))
+        raise UnsupportedModelError(f"No AdapterModel class for model type {model_type!r}. Supported: {supported}.")
+    return ADAPTER_MODEL_MAPPING[model_type]
+
+
+class AutoAdapterModel:
+    """Picks the ``<Arch>AdapterModel`` class from a config's ``model_type``."""
+
+    def __init__(self, *args, **kwargs):
+        raise OSError("AutoAdapterModel is instantiated with from_pretrained() or from_config().")
+
+    @classmethod
+    def from_config(cls, config, **kwargs):
+        """A randomly initialised AdapterModel for ``config``."""
+        return _class_for(config.model_type)._from_config(config, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load a checkpoint (plain, static-head or AdapterModel) into the matching AdapterModel class."""
+        config = kwargs.pop("config", None)
+        if config is None or not hasattr(config, "model_type"):
+            config_kwargs = {
+                k: kwargs[k]
+                for k in (
+                    "cache_dir",
+                    "revision",
+                    "token",
+                    "local_files_only",
+                    "trust_remote_code",
+                    "subfolder",
+                    "gguf_file",
+                )
+                if k in kwargs
+            }
+            config = AutoConfig.from_pretrained(config or pretrained_model_name_or_path, **config_kwargs)
+        return _class_for(config.model_type).from_pretrained(
+            pretrained_model_name_or_path, *model_args, config=config, **kwargs
+        )
+
+
+def legacy_class(name: str):
+    """Resolve ``AutoModelWithHeads`` / ``<Arch>ModelWithHeads`` (adapter-transformers names), with a warning."""
+    if name == "AutoModelWithHeads":
+        target = AutoAdapterModel
+    elif name.endswith("ModelWithHeads") and f"{name[: -len('ModelWithHeads')]}AdapterModel" in ADAPTER_MODEL_CLASSES:
+        target = ADAPTER_MODEL_CLASSES[f"{name[: -len('ModelWithHeads')]}AdapterModel"]
+    else:
+        return None
+    warnings.warn(f"{name} is deprecated; use {target.__name__} instead.", FutureWarning, stacklevel=3)
+    return target

@@ -1,0 +1,43 @@
+"""DoRA: weight-decomposed low-rank adaptation (Liu et al., 2024, https://arxiv.org/abs/2402.09353).
+
+A LoRA (or VeRA: DVoRA) update with ``use_dora=True`` also learns a magnitude per output unit, ``m`` (the
+reference's ``m.weight`` of shape ``(out, 1)``, initialised to the row norms of the base weight ``W``). The adapted
+layer computes, as the reference does::
+
+    y = m / ‖W + ΔW‖_row ⊙ (W x + b + s · ΔW x)
+
+with ``ΔW`` the unscaled update (``B A``) in the norm and ``s = alpha / r`` on the update itself. At initialisation
+``ΔW = 0`` and ``m = ‖W‖``, so the layer is unchanged. Merging folds the same function into ``W`` and ``b``
+(:func:`merged_rows`), so merged and unmerged outputs agree; the reference's merge leaves the bias unscaled and its
+reset does not restore ``W``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["row_norms", "apply_magnitude", "merged_rows"]
+
+
+def row_norms(weight_rows: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """``‖W + ΔW‖`` per output unit (row) for ``(out, in)`` tensors."""
+    return torch.linalg.norm(weight_rows.to(delta.dtype) + delta, dim=1)
+
+
+def apply_magnitude(output: torch.Tensor, hidden: torch.Tensor, magnitude: torch.Tensor, norm: torch.Tensor):
+    """``m / ‖W + ΔW‖ ⊙ (output + hidden)`` for a layer output chunk of ``len(magnitude)`` units."""
+    factor = (magnitude.view(-1) / norm).to(output.dtype)
+    return factor * (output + hidden.to(output.dtype))
+
+
+def merged_rows(
+    weight_rows: torch.Tensor,
+    bias_rows: torch.Tensor | None,
+    delta: torch.Tensor,
+    scaling: float,
+    magnitude: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weight and bias rows that make a plain linear layer compute the DoRA output (float32 tensors)."""
+    factor = magnitude.view(-1) / torch.linalg.norm(weight_rows + delta, dim=1)
+    rows = factor[:, None] * (weight_rows + scaling * delta)
+    return rows, (None if bias_rows is None else factor * bias_rows)

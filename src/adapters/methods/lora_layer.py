@@ -1,0 +1,317 @@
+"""The per-layer runtime of LoRA-family adapters: :class:`LoRALayer`, its hook, composition and merging.
+
+A ``LoRALayer`` is the ``loras`` child of one adapted ``nn.Linear`` / ``Conv1D`` (a ``ModuleDict`` of the adapters'
+modules by name). Its forward hook runs the active setup on a :class:`LoRAState` and combines the result with the
+layer's own output; see :mod:`adapters.methods.lora` for the overview and docs/methods/lora.md for the primitives.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+from ..architectures.attach import HOOK_COMPUTE, AdapterRuntime
+from ..architectures.spec import LoRASite
+from ..composition import AdapterCompositionBlock, MultiTask, Stack
+from ..errors import CompositionError, UnsupportedModelError
+from ._lowrank import IA3, LowRankModule
+from .dora import apply_magnitude, merged_rows, row_norms
+
+__all__ = ["LoRALayer", "LoRAState", "linear_shape"]
+
+
+class LoRAState(NamedTuple):
+    """What flows through a composition at one adapted layer.
+
+    Attributes:
+        layer_input: the linear layer's input ``x``.
+        hidden: per output group, the adapters' hidden states so far (``None``: no adapter touched that group).
+        layer_output: the linear layer's own output ``y``.
+        last: the adapter that ran last (its mode combines ``hidden`` with ``y``), or ``None``.
+    """
+
+    layer_input: torch.Tensor
+    hidden: tuple[torch.Tensor | None, ...]
+    layer_output: torch.Tensor
+    last: str | None
+
+
+def linear_shape(linear: nn.Module) -> tuple[int, int, bool]:
+    """``(in_features, out_features, transposed)``; transformers' ``Conv1D`` stores its weight as ``(in, out)``."""
+    if isinstance(linear, nn.Linear):
+        return linear.in_features, linear.out_features, False
+    if isinstance(linear, Conv1D):
+        return int(linear.weight.shape[0]), int(linear.weight.shape[1]), True
+    raise UnsupportedModelError(
+        f"LoRA-family adapters wrap nn.Linear or Conv1D layers, got {type(linear).__name__}; check the family's "
+        "LoRA sites in adapters.architectures.specs."
+    )
+
+
+class LoRALayer(nn.ModuleDict):
+    """The LoRA-family adapters of one linear layer (a ``ModuleDict`` by adapter name) and the hook that runs them."""
+
+    def __init__(self, site: LoRASite, layer_index: int, linear: nn.Module, runtime: AdapterRuntime):
+        super().__init__()
+        in_features, out_features, transposed = linear_shape(linear)
+        groups = max(1, len(site.matrices))
+        if out_features % groups:
+            raise UnsupportedModelError(
+                f"A fused projection with {groups} parts needs an output size divisible by {groups}, got "
+                f"{out_features}."
+            )
+        self.location_key = f"{site.location}_lora"
+        self.layer_idx = layer_index
+        self.in_features, self.n_groups, self.group_size = in_features, groups, out_features // groups
+        self.__dict__.update(
+            _linear=linear, _runtime=runtime, _transposed=transposed, _handle=None, _merged=None, _backup=None
+        )
+        self.shares: dict[str, tuple[str, ...]] = {}  # MTL-LoRA parameter-sharing groups: name -> adapters
+
+    @property
+    def linear(self) -> nn.Module:
+        return self.__dict__["_linear"]
+
+    @property
+    def merged(self) -> str | None:
+        """The adapter currently merged into the linear layer's weights, if any."""
+        return self.__dict__["_merged"]
+
+    # hook --------------------------------------------------------------------------------------------------------
+    def install(self) -> None:
+        runtime = self.__dict__["_runtime"]
+        self.__dict__["_handle"] = runtime.register_output_hook(
+            self.linear, self._on_output, HOOK_COMPUTE, with_kwargs=True
+        )
+
+    def uninstall(self) -> None:
+        handle = self.__dict__["_handle"]
+        if handle is not None:
+            self.__dict__["_runtime"].remove_hook(handle)
+            self.__dict__["_handle"] = None
+
+    def _on_output(self, module: nn.Module, args: tuple, kwargs: dict, output: torch.Tensor):
+        if self.merged is not None:
+            return None
+        setup = self.__dict__["_runtime"].setup_for_layer(self.layer_idx)
+        if setup is None or setup.flatten().isdisjoint(self.keys()):
+            return None
+        x = args[0] if args else next(iter(kwargs.values()))
+        state = LoRAState(x, (None,) * self.n_groups, output, None)
+        return self.finish(self.compose(setup, state))
+
+    # composition -------------------------------------------------------------------------------------------------
+    def compose(self, setup: AdapterCompositionBlock | str, state: LoRAState) -> LoRAState:
+        """Run ``setup`` (an adapter name, a ``Stack`` or a ``MultiTask``) on ``state``."""
+        if isinstance(setup, str):
+            return self.compose_single(setup, state) if setup in self else state
+        if isinstance(setup, Stack):
+            for child in setup:
+                state = self.compose(child, state)
+            return state
+        if isinstance(setup, MultiTask):
+            return self.compose_multi_task(setup, state)
+        raise CompositionError(
+            f"LoRA-family adapters cannot run {type(setup).__name__} yet (at {self.location_key}, layer "
+            f"{self.layer_idx}); supported: a single adapter, Stack, and MultiTask of multi-task adapters."
+        )
+
+    def compose_single(self, name: str, state: LoRAState) -> LoRAState:
+        """Primitive: run adapter ``name`` on ``state`` (its groups' hidden states are replaced by its output)."""
+        module = self[name]
+        inputs = [state.hidden[j] for j in module.group_index]
+        if not isinstance(module, IA3) and any(i is not None and i.shape[-1] != self.in_features for i in inputs):
+            raise CompositionError(
+                f"Cannot stack LoRA adapter {name!r} on another one at {self.location_key} of layer {self.layer_idx}:"
+                f" in a Stack each adapter receives the previous adapter's output (as in the reference), which needs "
+                f"equal input and output sizes, here {self.in_features} -> {self.group_size}."
+            )
+        hidden = list(state.hidden)
+        for j, value in zip(module.group_index, module.update(inputs, state.layer_input)):
+            hidden[j] = value
+        return state._replace(hidden=tuple(hidden), last=name)
+
+    def compose_multi_task(self, setup: MultiTask, state: LoRAState) -> LoRAState:
+        """Route each example to the child adapter named by the forward call's ``task_ids``."""
+        children = list(setup)
+        if not all(isinstance(child, str) for child in children):
+            raise CompositionError(f"MultiTask children must be adapter names here, got {setup!r}.")
+        ids = _task_indices(self.__dict__["_runtime"].task_ids, children, state.layer_input)
+        order = torch.argsort(ids, stable=True)
+        counts = torch.bincount(ids, minlength=len(children)).tolist()
+        ordered, parts, start = self.vslice(state, order), [], 0
+        for child, count in zip(children, counts):
+            if count:
+                part = self.vslice(ordered, slice(start, start + count))
+                parts.append(self.compose_single(child, part) if child in self else part)
+            start += count
+        return self.vslice(self.pad_and_concat(parts), torch.argsort(order))
+
+    def vslice(self, state: LoRAState, index: slice | torch.Tensor) -> LoRAState:
+        """Primitive: the examples ``index`` (a slice or index tensor over the batch) of ``state``."""
+        return LoRAState(
+            state.layer_input[index],
+            tuple(None if h is None else h[index] for h in state.hidden),
+            state.layer_output[index],
+            state.last,
+        )
+
+    def pad_and_concat(self, states: list[LoRAState]) -> LoRAState:
+        """Primitive: concatenate states along the batch; a group no adapter touched in some part is filled with
+        the neutral element (0 for additive updates, 1 for (IA)³ scalings)."""
+        lasts = [s.last for s in states if s.last is not None]
+        neutral = 1.0 if any(self[n].composition_mode == "scale" for n in lasts) else 0.0
+        hidden = []
+        for j in range(self.n_groups):
+            values = [s.hidden[j] for s in states]
+            known = next((v for v in values if v is not None), None)
+            if known is None:
+                hidden.append(None)
+                continue
+            filled = [
+                v if v is not None else known.new_full((s.layer_input.shape[0], *known.shape[1:]), neutral)
+                for v, s in zip(values, states)
+            ]
+            hidden.append(torch.cat(filled, dim=0))
+        return LoRAState(
+            torch.cat([s.layer_input for s in states], dim=0),
+            tuple(hidden),
+            torch.cat([s.layer_output for s in states], dim=0),
+            lasts[-1] if lasts else None,
+        )
+
+    def repeat(self, state: LoRAState, channels: int) -> LoRAState:
+        """Primitive: the batch repeated ``channels`` times (for ``Parallel``)."""
+
+        def rep(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat(channels, *([1] * (t.dim() - 1)))
+
+        hidden = tuple(None if h is None else rep(h) for h in state.hidden)
+        return LoRAState(rep(state.layer_input), hidden, rep(state.layer_output), state.last)
+
+    def mean(self, states: list[LoRAState], weights: torch.Tensor) -> LoRAState:
+        """Primitive: ``mean_i(w_i · h_i)`` over the children's hidden states (the reference's ``Average``)."""
+        hidden = []
+        for j in range(self.n_groups):
+            values = [s.hidden[j] for s in states]
+            if all(v is None for v in values):
+                hidden.append(None)
+                continue
+            known = next(v for v in values if v is not None)
+            stacked = torch.stack([torch.zeros_like(known) if v is None else v for v in values])
+            hidden.append((stacked * weights.view(-1, *([1] * known.dim())).to(known)).mean(dim=0))
+        lasts = [s.last for s in states if s.last is not None]
+        return states[0]._replace(hidden=tuple(hidden), last=lasts[-1] if lasts else None)
+
+    def finish(self, state: LoRAState) -> torch.Tensor:
+        """Combine the hidden states with the layer output using the last adapter's mode."""
+        output = state.layer_output
+        if state.last is None:
+            return output
+        last = self[state.last]
+        chunks = list(output.split(self.group_size, dim=-1)) if self.n_groups > 1 else [output]
+        norms = self._dora_norms(last) if last.use_dora else {}
+        for j, hidden in enumerate(state.hidden):
+            if hidden is None:
+                continue
+            if last.composition_mode == "scale":
+                chunks[j] = chunks[j] * hidden.to(output.dtype)
+            elif j in norms:
+                chunks[j] = apply_magnitude(chunks[j], hidden, *norms[j])
+            else:
+                chunks[j] = chunks[j] + hidden.to(output.dtype)
+        return torch.cat(chunks, dim=-1) if self.n_groups > 1 else chunks[0]
+
+    def _weight_rows(self) -> torch.Tensor:
+        """The base weight as ``(out, in)`` (a view)."""
+        weight = self.linear.weight
+        return weight.t() if self.__dict__["_transposed"] else weight
+
+    def _dora_norms(self, module: LowRankModule) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        size, weight, delta = self.group_size, self._weight_rows(), module.delta_weight()
+        norms = {}
+        for k, j in enumerate(module.group_index):
+            rows = slice(k * size, (k + 1) * size)
+            norms[j] = (module.m.weight[rows], row_norms(weight[j * size : (j + 1) * size], delta[rows]))
+        return norms
+
+    # merging -----------------------------------------------------------------------------------------------------
+    def merge(self, name: str) -> None:
+        """Fold adapter ``name`` into the linear layer's weight (and bias); keep the originals for :meth:`reset`."""
+        if self.merged == name:
+            return
+        module, size = self[name], self.group_size
+        weight, bias = self.linear.weight, self.linear.bias
+        with torch.no_grad():
+            rows = self._weight_rows().float()
+            bias_rows = None if bias is None else bias.float()
+            new_rows, new_bias = rows.clone(), None if bias is None else bias_rows.clone()
+            delta = module.delta_weight().float()
+            for k, j in enumerate(module.group_index):
+                part, d = slice(j * size, (j + 1) * size), delta[k * size : (k + 1) * size]
+                if module.composition_mode == "scale":
+                    factor = d[:, 0] * module.scaling
+                    new_rows[part] = rows[part] * factor[:, None]
+                    if bias is not None:
+                        new_bias[part] = bias_rows[part] * factor
+                elif module.use_dora:
+                    magnitude = module.m.weight.float()[k * size : (k + 1) * size]
+                    b_part = None if bias is None else bias_rows[part]
+                    new_rows[part], merged_bias = merged_rows(rows[part], b_part, d, module.scaling, magnitude)
+                    if bias is not None:
+                        new_bias[part] = merged_bias
+                else:
+                    new_rows[part] = rows[part] + module.scaling * d
+            self.__dict__["_backup"] = (weight.detach().clone(), None if bias is None else bias.detach().clone())
+            weight.copy_((new_rows.t() if self.__dict__["_transposed"] else new_rows).to(weight.dtype))
+            if bias is not None:
+                bias.copy_(new_bias.to(bias.dtype))
+        self.__dict__["_merged"] = name
+
+    def reset(self) -> None:
+        """Undo :meth:`merge` exactly (the original weight and bias are copied back)."""
+        if self.merged is None:
+            return
+        weight_backup, bias_backup = self.__dict__["_backup"]
+        with torch.no_grad():
+            self.linear.weight.copy_(weight_backup)
+            if bias_backup is not None:
+                self.linear.bias.copy_(bias_backup)
+        self.__dict__.update(_merged=None, _backup=None)
+
+    def remove_adapter(self, name: str) -> None:
+        """Delete adapter ``name`` (un-merging it first) and drop it from parameter-sharing groups."""
+        if self.merged == name:
+            self.reset()
+        for group, members in list(self.shares.items()):
+            if name in members:
+                rest = tuple(m for m in members if m != name)
+                if len(rest) > 1:
+                    self.shares[group] = rest
+                else:
+                    del self.shares[group]
+        del self[name]
+
+
+def _task_indices(task_ids, children: list[str], x: torch.Tensor) -> torch.Tensor:
+    """``task_ids`` (a tensor of child indices or a list of names/indices) as a long tensor, checked."""
+    if task_ids is None:
+        raise CompositionError(
+            "A MultiTask setup needs task_ids in the forward call: one child index or adapter name per example, "
+            f"e.g. model(..., task_ids=[{children[0]!r}, ...])."
+        )
+    if isinstance(task_ids, (list, tuple)):
+        unknown = [t for t in task_ids if isinstance(t, str) and t not in children]
+        if unknown:
+            raise CompositionError(f"task_ids name adapters {unknown} that are not in the MultiTask {children}.")
+        task_ids = [children.index(t) if isinstance(t, str) else int(t) for t in task_ids]
+    ids = torch.as_tensor(task_ids, dtype=torch.long, device=x.device).view(-1)
+    if ids.numel() != x.shape[0] or (ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(children))):
+        raise CompositionError(
+            f"task_ids must give one index in [0, {len(children)}) per example (batch size {x.shape[0]}), got "
+            f"{ids.tolist()}."
+        )
+    return ids
