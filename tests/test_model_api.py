@@ -113,8 +113,10 @@ def test_set_active_adapters_validates_names_and_blocks():
     model.add_adapter("a")
     with pytest.raises(AdapterNotFoundError, match="no adapter named 'b'"):
         model.set_active_adapters(Stack("a", "b"))
-    with pytest.raises(CompositionError, match="not supported yet"):
-        model.set_active_adapters(adapters.Parallel("a", "a"))
+    with pytest.raises(CompositionError, match="cannot be used in a MultiTask"):
+        model.set_active_adapters(adapters.MultiTask("a"))
+    with pytest.raises(AdapterNotFoundError, match="add_adapter_fusion"):
+        model.set_active_adapters(adapters.Fuse("a"))
     model.active_adapters = "a"
     assert model.active_adapters == Stack("a")
     model.set_active_adapters(None)

@@ -21,9 +21,12 @@ from torch import nn
 
 from ._config_binding import bind_adapters_config
 from .architectures.attach import AdapterRuntime, spec_for_model
-from .composition import AdapterCompositionBlock, Stack, parse_composition
+from .architectures.forward_options import install_forward_options
+from .architectures.parallel import install_parallel_replication
+from .composition import AdapterCompositionBlock, Fuse, Stack, parse_composition
 from .configuration import AdapterConfig, ConfigUnion, ModelAdaptersConfig
 from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from .fusion_api import FusionMixin
 from .methods import method_for_config, registered_methods
 
 __all__ = ["ModelAdaptersMixin"]
@@ -35,6 +38,14 @@ def _members(config: AdapterConfig) -> tuple[AdapterConfig, ...]:
     return tuple(config.configs) if isinstance(config, ConfigUnion) else (config,)
 
 
+def _blocks(setup: AdapterCompositionBlock):
+    """Every block in a setup, outermost first."""
+    yield setup
+    for child in setup:
+        if isinstance(child, AdapterCompositionBlock):
+            yield from _blocks(child)
+
+
 def _check_adapter_name(name: Any) -> None:
     if not isinstance(name, str) or not name or "." in name:
         raise AdapterNotFoundError(
@@ -43,7 +54,7 @@ def _check_adapter_name(name: Any) -> None:
         ) from None
 
 
-class ModelAdaptersMixin:
+class ModelAdaptersMixin(FusionMixin):
     """Adapter management for a transformers model (mixed in by :func:`adapters.init`)."""
 
     adapters_config: ModelAdaptersConfig
@@ -52,11 +63,16 @@ class ModelAdaptersMixin:
     # set-up ------------------------------------------------------------------------------------------------------
     def _init_adapters(self, adapters_config: ModelAdaptersConfig | None = None) -> None:
         self._adapter_runtime = AdapterRuntime(self, spec_for_model(self))
+        install_parallel_replication(self._adapter_runtime)
+        install_forward_options(self._adapter_runtime)
         self.adapters_config = ModelAdaptersConfig()
         bind_adapters_config(self.config, self.adapters_config)
         if adapters_config is not None:
             for name in adapters_config:
                 self.add_adapter(name, adapters_config.get(name))
+            for fusion_name in adapters_config.fusions:
+                fusion_config, names = adapters_config.get_fusion(fusion_name)
+                self.add_adapter_fusion(names, config=fusion_config, name=fusion_name)
 
     # inspection --------------------------------------------------------------------------------------------------
     def has_adapters(self) -> bool:
@@ -164,6 +180,7 @@ class ModelAdaptersMixin:
             logger.info("No adapter %r to delete.", adapter_name)
             return
         config = self.adapters_config.get(adapter_name)
+        self._delete_fusions_of(adapter_name)
         for member in _members(config):
             method_for_config(member).delete(self._adapter_runtime, adapter_name)
         self.adapters_config.remove(adapter_name)
@@ -201,14 +218,23 @@ class ModelAdaptersMixin:
         self._adapter_runtime.skip_layers = tuple(skip_layers) if skip_layers is not None else None
 
     def _check_setup_supported(self, setup: AdapterCompositionBlock) -> None:
-        if isinstance(setup, Stack) and all(isinstance(child, str) for child in setup):
-            return
-        if self._is_multi_task_setup(setup):
-            return
-        raise CompositionError(
-            f"The setup {setup!r} is not supported yet: this version runs a single adapter or a Stack of adapter "
-            "names."
-        )
+        """Every block must be supported by the method of every adapter below it; a Fuse needs its fusion layer."""
+        for block in _blocks(setup):
+            if isinstance(block, Stack) and block is setup:
+                continue
+            for name in sorted(block.flatten()):
+                for member in _members(self.adapters_config.get(name)):
+                    method = method_for_config(member)
+                    if type(block) not in method.supported_blocks and not isinstance(block, Stack):
+                        allowed = ", ".join(sorted(b.__name__ for b in method.supported_blocks)) or "none"
+                        raise CompositionError(
+                            f"Adapter {name!r} ({method.name}) cannot be used in a {type(block).__name__} block "
+                            f"({setup!r}); {method.name} adapters support: {allowed}."
+                        )
+            if isinstance(block, Fuse) and block.name not in self.adapters_config.fusions:
+                raise AdapterNotFoundError(
+                    f"No fusion layer {block.name!r} for {block!r}; add it with model.add_adapter_fusion(...) first."
+                )
 
     @property
     def active_adapters(self) -> AdapterCompositionBlock | None:
@@ -393,12 +419,3 @@ class ModelAdaptersMixin:
         from .methods.mtl_lora import unshare_parameters
 
         unshare_parameters(self, adapter_names, name=name)
-
-    def _is_multi_task_setup(self, setup: AdapterCompositionBlock) -> bool:
-        """``MultiTask`` of multi-task adapter names (LoRA-family sites route examples by ``task_ids``)."""
-        from .composition import MultiTask
-        from .configuration import MultiTaskConfig
-
-        return isinstance(setup, MultiTask) and all(
-            isinstance(child, str) and isinstance(self.adapters_config.get(child), MultiTaskConfig) for child in setup
-        )

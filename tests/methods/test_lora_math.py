@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import adapters
-from adapters import AdapterSetup, Parallel, Stack
+from adapters import AdapterSetup, MultiTask, Split, Stack
 from adapters.architectures.attach import resolve_path
 from adapters.errors import AdapterConfigError, CompositionError, UnsupportedMethodError
 from adapters.methods.lora import LoRALayer
@@ -127,13 +127,15 @@ def test_unsupported_blocks_raise_a_composition_error():
     model = adapter_model("bert")
     model.add_adapter("a", config="lora")
     model.add_adapter("b", config="lora")
-    with pytest.raises(CompositionError, match="not supported yet"):
-        model.set_active_adapters(Parallel("a", "b"))
-    with AdapterSetup(Parallel("a", "b")), pytest.raises(CompositionError, match="cannot run Parallel yet"):
+    with pytest.raises(CompositionError, match="cannot be used in a Split block.*support: Average, BatchSplit"):
+        model.set_active_adapters(Split("a", "b", splits=[3, 4]))
+    with AdapterSetup(Split("a", "b", splits=[3, 4])), pytest.raises(CompositionError, match="composed with Split"):
         output(model, inputs("bert"))
+    with pytest.raises(CompositionError, match="cannot be used in a MultiTask"):
+        model.set_active_adapters(MultiTask("a", "b"))  # MultiTask needs multi-task (MTL-LoRA) adapters
 
 
-def test_primitives_repeat_and_mean():
+def test_primitives_repeat_and_weighted_sum():
     model = adapter_model("bert")
     model.add_adapter("a", config="lora")
     randomize_adapter(model, "a")
@@ -142,8 +144,8 @@ def test_primitives_repeat_and_mean():
     state = layer.compose_single("a", adapters.methods.lora.LoRAState(x, (None,), x.clone(), None))
     repeated = layer.repeat(state, 3)
     assert repeated.layer_input.shape[0] == 6 and torch.equal(repeated.hidden[0][4:], state.hidden[0])
-    averaged = layer.mean([state, state], torch.tensor([1.0, 3.0]))
-    torch.testing.assert_close(averaged.hidden[0], state.hidden[0] * 2.0)
+    averaged = layer.weighted_sum([state, state], [1.0, 3.0])
+    torch.testing.assert_close(averaged.hidden[0], state.hidden[0] * 4.0)
     assert torch.equal(layer.vslice(layer.pad_and_concat([state, state]), slice(2, 4)).hidden[0], state.hidden[0])
 
 

@@ -83,5 +83,5 @@ def test_multitask_needs_multi_task_adapters():
     model = adapter_model("bert")
     model.add_adapter("a", config="lora")
     model.add_adapter("b", config="lora")
-    with pytest.raises(CompositionError, match="not supported yet"):
+    with pytest.raises(CompositionError, match=r"'a' \(lora\) cannot be used in a MultiTask block"):
         model.set_active_adapters(MultiTask("a", "b"))

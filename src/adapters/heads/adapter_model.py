@@ -15,6 +15,7 @@ from transformers import AutoConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
+from ..architectures.forward_options import FORWARD_OPTIONS
 from ..configuration import ModelAdaptersConfig
 from ..model import ModelAdaptersMixin
 from .conversion import key_mapping, static_head, static_head_config
@@ -93,6 +94,8 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         hidden = outputs[0]
         if pooling == "first" or input_ids is None:
             return None
+        if hidden.shape[0] != input_ids.shape[0]:  # Parallel: the base model ran on replicated inputs
+            input_ids = input_ids.repeat(hidden.shape[0] // input_ids.shape[0], 1)
         if pooling == "last_token":
             pad = self.config.pad_token_id
             if pad is None:
@@ -168,7 +171,7 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
             "labels": labels, "start_positions": start_positions, "end_positions": end_positions,
             "word_starts": word_starts, "labels_arcs": labels_arcs, "labels_rels": labels_rels,
         }  # fmt: skip
-        return self.forward_head(
+        result = self.forward_head(
             outputs,
             head_name=selected,
             cls_output=cls_output,
@@ -176,6 +179,30 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
             return_dict=return_dict is not False,
             **{k: v for k, v in head_kwargs.items() if v is not None},
         )
+        for key in FORWARD_OPTIONS.values():
+            if key in outputs and hasattr(result, "keys"):
+                result[key] = outputs[key]
+        return result
+
+    def generate(self, inputs: torch.Tensor | None = None, *args, **kwargs):
+        """``GenerationMixin.generate``; with a ``Parallel`` setup the batch is replicated once up front, so the
+        output holds ``channels × batch`` sequences: rows ``[i·B, (i+1)·B)`` are generated with channel i."""
+        from ..architectures.parallel import REPLICATED_INPUTS, replicate
+        from ..context import AdapterSetup
+
+        context = AdapterSetup.get_context()
+        setup = context.adapter_setup if context is not None else self.active_adapters
+        channels = setup.parallel_channels if setup is not None else 1
+        if channels == 1:
+            return super().generate(inputs, *args, **kwargs)
+        inputs = replicate(inputs, channels)
+        kwargs = {k: replicate(v, channels) if k in REPLICATED_INPUTS else v for k, v in kwargs.items()}
+        runtime = self._adapter_runtime
+        runtime.input_parallelized = True
+        try:
+            return super().generate(inputs, *args, **kwargs)
+        finally:
+            runtime.input_parallelized = False
 
     def get_encoder(self, *args, **kwargs):
         return self.base_model.get_encoder(*args, **kwargs)

@@ -122,6 +122,7 @@ class MultiHeadOutput(ModelOutput):
 
     head_outputs: list[ModelOutput] | None = None
     loss: torch.Tensor | None = None
+    past_key_values: Any = None
 
     @property
     def logits(self) -> torch.Tensor:

@@ -7,15 +7,16 @@ Head selection for a forward pass, in order of priority: the ``head=`` argument,
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..composition import AdapterCompositionBlock, Stack
+from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
 from ..context import AdapterSetup
-from ..errors import AdapterExistsError, AdapterNotFoundError, UnsupportedMethodError
+from ..errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
 from .base import MultiHeadOutput, PredictionHead
 from .classification import (
     ClassificationHead,
@@ -52,10 +53,27 @@ def heads_from_setup(setup: AdapterCompositionBlock | None, heads) -> str | list
         setup = setup[-1]
     if isinstance(setup, str):
         return setup if setup in heads else None
-    if isinstance(setup, AdapterCompositionBlock) and type(setup).__name__ == "Parallel":
+    if isinstance(setup, (Parallel, BatchSplit)):
         names = [child if isinstance(child, str) else child.last() for child in setup]
-        return names if all(n in heads for n in names) else None
+        if not all(n in heads for n in names):
+            return None
+        return names if isinstance(setup, Parallel) else BatchSplit(*names, batch_sizes=setup.batch_sizes)
     return None
+
+
+def _slice_output(outputs, part: slice | None):
+    """``outputs`` restricted to the rows ``part`` (tensors and tuples of tensors; caches are kept whole)."""
+    if part is None:
+        return outputs
+    sliced = {}
+    for key, value in outputs.items():
+        if isinstance(value, torch.Tensor):
+            sliced[key] = value[part]
+        elif isinstance(value, tuple) and all(isinstance(v, torch.Tensor) for v in value):
+            sliced[key] = tuple(v[part] for v in value)
+        else:
+            sliced[key] = value
+    return type(outputs)(**sliced)
 
 
 class ModelWithFlexibleHeadsAdaptersMixin:
@@ -66,6 +84,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
     def _init_heads(self) -> None:
         self.heads = nn.ModuleDict()
         self._active_heads: list[str] = []
+        self._active_head_split: BatchSplit | None = None
         self._custom_head_types: dict[str, type[PredictionHead]] = {}
         self._tied_weights_keys = dict(getattr(type(self), "_tied_weights_keys", None) or {})
         saved = getattr(self.config, "prediction_heads", None) or {}
@@ -351,6 +370,8 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         self.config.prediction_heads.pop(head_name, None)
         self._untie_head(head_name)
         self._active_heads = [h for h in self._active_heads if h != head_name]
+        if self._active_head_split is not None and head_name in self._active_head_split:
+            self._active_head_split = None
 
     def _restore_head(self, name: str, head: PredictionHead, config: dict) -> None:
         self.heads[name] = head
@@ -360,12 +381,15 @@ class ModelWithFlexibleHeadsAdaptersMixin:
     @property
     def active_head(self) -> str | list[str] | None:
         """The active head: a name, a list of names, or ``None``."""
+        if self._active_head_split is not None:
+            return self._active_head_split
         if not self._active_heads:
             return None
         return self._active_heads[0] if len(self._active_heads) == 1 else list(self._active_heads)
 
     @active_head.setter
-    def active_head(self, head_name: str | list[str] | None) -> None:
+    def active_head(self, head_name: str | list[str] | BatchSplit | None) -> None:
+        self._active_head_split = head_name if isinstance(head_name, BatchSplit) else None
         names = [] if head_name is None else ([head_name] if isinstance(head_name, str) else list(head_name))
         missing = [n for n in names if n not in self.heads]
         if missing:
@@ -418,19 +442,59 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         return self.active_head
 
     def forward_head(self, outputs, head_name=None, cls_output=None, attention_mask=None, return_dict=True, **kwargs):
-        """Run the selected head(s) on the base model ``outputs``; returns ``outputs`` if no head is selected."""
+        """Run the selected head(s) on the base model ``outputs``; returns ``outputs`` if no head is selected.
+
+        Several heads: with a ``Parallel`` adapter setup (or a ``BatchSplit`` of heads) head i runs on its slice of
+        the batch and the result is a :class:`MultiHeadOutput` whose loss is the sum of the heads' losses; otherwise
+        every head runs on the whole batch.
+        """
         selected = self._selected_heads(head_name)
         if selected is None:
             return outputs
-        names = [selected] if isinstance(selected, str) else list(selected)
+        names = list(selected) if not isinstance(selected, str) else [selected]
         missing = [n for n in names if n not in self.heads]
         if missing:
             raise AdapterNotFoundError(f"No head named {missing[0]!r}. Heads: {', '.join(self.heads) or 'none'}.")
         kwargs.setdefault("invertible_adapter", self._invertible_adapter_function())
-        results = [self.heads[n](outputs, cls_output, attention_mask, return_dict, **kwargs) for n in names]
-        if len(results) == 1:
-            return results[0]
-        return MultiHeadOutput(head_outputs=results)
+        if len(names) == 1 and not isinstance(selected, BatchSplit):
+            return self.heads[names[0]](outputs, cls_output, attention_mask, return_dict, **kwargs)
+        split = isinstance(selected, BatchSplit)
+        results = []
+        for name, part in zip(names, self._head_slices(selected, names, outputs[0].shape[0])):
+            part_kwargs = dict(kwargs)
+            mask = attention_mask
+            if split:
+                part_kwargs.update({k: v[part] for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
+                mask = attention_mask[part] if attention_mask is not None else None
+            part_cls = cls_output[part] if cls_output is not None and part is not None else cls_output
+            results.append(self.heads[name](_slice_output(outputs, part), part_cls, mask, return_dict, **part_kwargs))
+        losses = [r["loss"] for r in results if isinstance(r, dict) and r.get("loss") is not None]
+        return MultiHeadOutput(
+            head_outputs=results,
+            loss=sum(losses) if losses and len(losses) == len(results) else None,
+            past_key_values=getattr(outputs, "past_key_values", None),
+        )
+
+    def _head_slices(self, selected, names: list[str], batch: int) -> list[slice | None]:
+        if isinstance(selected, BatchSplit):
+            if sum(selected.batch_sizes) != batch:
+                raise CompositionError(
+                    f"BatchSplit heads {selected!r} need a batch of {sum(selected.batch_sizes)} rows, got {batch}."
+                )
+            bounds = [0, *itertools.accumulate(selected.batch_sizes)]
+            return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+        context = AdapterSetup.get_context()
+        setup = context.adapter_setup if context is not None else self.active_adapters
+        channels = setup.parallel_channels if setup is not None else 1
+        if channels == 1:
+            return [None] * len(names)
+        if channels != len(names):
+            raise CompositionError(
+                f"The Parallel setup {setup!r} has {channels} channels but {len(names)} heads are selected "
+                f"({names}); give one head per channel."
+            )
+        size = batch // channels
+        return [slice(i * size, (i + 1) * size) for i in range(channels)]
 
     def _invertible_adapter_function(self):
         from ..methods.bottleneck import invertible_transform

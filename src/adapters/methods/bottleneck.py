@@ -28,10 +28,11 @@ from torch import nn
 
 from ..architectures.attach import HOOK_CONSUME, AdapterRuntime, resolve_path
 from ..architectures.spec import BottleneckSite
-from ..composition import AdapterCompositionBlock, Stack
+from ..composition import AdapterCompositionBlock
 from ..configuration import BnConfig
-from ..errors import AdapterConfigError, CompositionError
+from ..errors import AdapterConfigError
 from ._common import StochasticDepth, activation, bert_init, place_like, seeded, shared_parameters_store
+from .bottleneck_compose import BottleneckComposer, run_bottleneck_setup
 from .invertible import build_invertible_adapter
 from .phm import PHMLayer, build_shared_phm_parameters, check_phm_sizes
 from .registry import AdapterMethod, register_method
@@ -241,23 +242,12 @@ class BottleneckLayer(nn.ModuleDict):
         model_adds_residual: bool,
     ) -> torch.Tensor:
         """Run the active setup on sub-block output ``h`` and return the sub-block's new output."""
-        if not isinstance(setup, Stack):
-            raise CompositionError(
-                f"Bottleneck adapters at {self.location_key} cannot run the setup {setup!r} yet; allowed: a single "
-                "adapter or a Stack of adapters."
-            )
-        state, last = h, None
-        for child in setup:
-            if not isinstance(child, str):
-                raise CompositionError(
-                    f"Bottleneck adapters cannot run {type(child).__name__} inside Stack yet; allowed: adapter names."
-                )
-            if child not in self:
-                continue
-            adapter = self[child]
-            x, residual = adapter.pre_forward(state, residual_in, norm)
-            state, last = adapter(x, residual), adapter
-        return last.post_forward(state, h, residual_in, norm, model_adds_residual)
+        return run_bottleneck_setup(self, setup, h, residual_in, norm, model_adds_residual)
+
+    def fusion(self, name: str):
+        """The AdapterFusion layer ``name`` at this site, or ``None``."""
+        fusions = self.__dict__.get("_fusions")
+        return None if fusions is None else fusions._modules.get(name)
 
 
 class InvertibleAdapters(nn.ModuleDict):
@@ -438,5 +428,6 @@ BOTTLENECK = register_method(
         delete=delete,
         modules=modules,
         check_support=check_support,
+        supported_blocks=BottleneckComposer.supported_blocks,
     )
 )

@@ -15,9 +15,10 @@ from transformers.pytorch_utils import Conv1D
 
 from ..architectures.attach import HOOK_COMPUTE, AdapterRuntime
 from ..architectures.spec import LoRASite
-from ..composition import AdapterCompositionBlock, MultiTask, Stack
+from ..composition import AdapterCompositionBlock, Average, BatchSplit, MultiTask, Parallel, Stack
 from ..errors import CompositionError, UnsupportedModelError
 from ._lowrank import IA3, LowRankModule
+from .composer import compose
 from .dora import apply_magnitude, merged_rows, row_norms
 
 __all__ = ["LoRALayer", "LoRAState", "linear_shape"]
@@ -104,20 +105,38 @@ class LoRALayer(nn.ModuleDict):
         return self.finish(self.compose(setup, state))
 
     # composition -------------------------------------------------------------------------------------------------
+    # composition: the primitives of adapters.methods.composer ------------------------------------------------------
+    method_name = "LoRA-family"
+    supported_blocks = frozenset({Stack, BatchSplit, Parallel, Average, MultiTask})
+
     def compose(self, setup: AdapterCompositionBlock | str, state: LoRAState) -> LoRAState:
-        """Run ``setup`` (an adapter name, a ``Stack`` or a ``MultiTask``) on ``state``."""
-        if isinstance(setup, str):
-            return self.compose_single(setup, state) if setup in self else state
-        if isinstance(setup, Stack):
-            for child in setup:
-                state = self.compose(child, state)
-            return state
-        if isinstance(setup, MultiTask):
-            return self.compose_multi_task(setup, state)
-        raise CompositionError(
-            f"LoRA-family adapters cannot run {type(setup).__name__} yet (at {self.location_key}, layer "
-            f"{self.layer_idx}); supported: a single adapter, Stack, and MultiTask of multi-task adapters."
-        )
+        """Run ``setup`` on ``state`` with the shared composition interpreter."""
+        return compose(self, setup, state)
+
+    def has_adapter(self, name: str) -> bool:
+        return name in self
+
+    def pre_block(self, name: str, state: LoRAState) -> LoRAState:
+        return state
+
+    def size(self, state: LoRAState, dim: int) -> int:
+        return state.layer_input.shape[dim]
+
+    def weighted_sum(self, states: list[LoRAState], weights: list[float]) -> LoRAState:
+        """Primitive: ``Σ_i w_i · h_i`` over the children's hidden states (a group no child touched stays empty)."""
+        hidden = []
+        neutral = 1.0 if any(s.last and self[s.last].composition_mode == "scale" for s in states) else 0.0
+        for j in range(self.n_groups):
+            values = [s.hidden[j] for s in states]
+            known = next((v for v in values if v is not None), None)
+            if known is None:
+                hidden.append(None)
+                continue
+            hidden.append(
+                sum(w * (known.new_full(known.shape, neutral) if v is None else v) for w, v in zip(weights, values))
+            )
+        lasts = [s.last for s in states if s.last is not None]
+        return states[0]._replace(hidden=tuple(hidden), last=lasts[-1] if lasts else None)
 
     def compose_single(self, name: str, state: LoRAState) -> LoRAState:
         """Primitive: run adapter ``name`` on ``state`` (its groups' hidden states are replaced by its output)."""
@@ -135,22 +154,21 @@ class LoRALayer(nn.ModuleDict):
         return state._replace(hidden=tuple(hidden), last=name)
 
     def compose_multi_task(self, setup: MultiTask, state: LoRAState) -> LoRAState:
-        """Route each example to the child adapter named by the forward call's ``task_ids``."""
+        """Route each example to the child (an adapter or a block) selected by the forward call's ``task_ids``."""
         children = list(setup)
-        if not all(isinstance(child, str) for child in children):
-            raise CompositionError(f"MultiTask children must be adapter names here, got {setup!r}.")
-        ids = _task_indices(self.__dict__["_runtime"].task_ids, children, state.layer_input)
+        names = [child if isinstance(child, str) else child.last() for child in children]
+        ids = _task_indices(self.__dict__["_runtime"].task_ids, names, state.layer_input)
         order = torch.argsort(ids, stable=True)
         counts = torch.bincount(ids, minlength=len(children)).tolist()
         ordered, parts, start = self.vslice(state, order), [], 0
         for child, count in zip(children, counts):
             if count:
                 part = self.vslice(ordered, slice(start, start + count))
-                parts.append(self.compose_single(child, part) if child in self else part)
+                parts.append(compose(self, child, part))
             start += count
         return self.vslice(self.pad_and_concat(parts), torch.argsort(order))
 
-    def vslice(self, state: LoRAState, index: slice | torch.Tensor) -> LoRAState:
+    def vslice(self, state: LoRAState, index: slice | torch.Tensor, dim: int = 0) -> LoRAState:
         """Primitive: the examples ``index`` (a slice or index tensor over the batch) of ``state``."""
         return LoRAState(
             state.layer_input[index],
@@ -159,7 +177,7 @@ class LoRALayer(nn.ModuleDict):
             state.last,
         )
 
-    def pad_and_concat(self, states: list[LoRAState]) -> LoRAState:
+    def pad_and_concat(self, states: list[LoRAState], dim: int = 0) -> LoRAState:
         """Primitive: concatenate states along the batch; a group no adapter touched in some part is filled with
         the neutral element (0 for additive updates, 1 for (IA)³ scalings)."""
         lasts = [s.last for s in states if s.last is not None]
@@ -191,20 +209,6 @@ class LoRALayer(nn.ModuleDict):
 
         hidden = tuple(None if h is None else rep(h) for h in state.hidden)
         return LoRAState(rep(state.layer_input), hidden, rep(state.layer_output), state.last)
-
-    def mean(self, states: list[LoRAState], weights: torch.Tensor) -> LoRAState:
-        """Primitive: ``mean_i(w_i · h_i)`` over the children's hidden states (the reference's ``Average``)."""
-        hidden = []
-        for j in range(self.n_groups):
-            values = [s.hidden[j] for s in states]
-            if all(v is None for v in values):
-                hidden.append(None)
-                continue
-            known = next(v for v in values if v is not None)
-            stacked = torch.stack([torch.zeros_like(known) if v is None else v for v in values])
-            hidden.append((stacked * weights.view(-1, *([1] * known.dim())).to(known)).mean(dim=0))
-        lasts = [s.last for s in states if s.last is not None]
-        return states[0]._replace(hidden=tuple(hidden), last=lasts[-1] if lasts else None)
 
     def finish(self, state: LoRAState) -> torch.Tensor:
         """Combine the hidden states with the layer output using the last adapter's mode."""

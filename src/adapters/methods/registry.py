@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from ..architectures.attach import AdapterRuntime
     from ..configuration import AdapterConfig
 
-__all__ = ["AdapterMethod", "register_method", "registered_methods", "method_for_config", "adapter_key_pattern"]
+__all__ = [
+    "AdapterMethod",
+    "register_method",
+    "registered_methods",
+    "method_for_config",
+    "adapter_key_pattern",
+    "ignored_file_key_pattern",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,10 @@ class AdapterMethod:
             config) cannot run on the model, else ``None``.
         reset: ``reset(runtime)`` undoes any merge of the method's adapters into base weights (called by
             ``set_active_adapters`` and ``reset_adapter``); ``None`` for methods that never merge.
+        supported_blocks: the composition block classes (``Stack``, ``Fuse``, ...) the method can run; a single
+            adapter is always allowed.
+        ignored_file_keys: regexes of keys that saved files may contain besides the adapter's own (e.g. the
+            reference's duplicated prefix-tuning pool copies); loading drops them silently.
         average: ``average(runtime, name, weights, strategy, svd_rank)`` fills the freshly added adapter ``name``
             by a method-specific ``combine_strategy`` (``weights``: input adapter -> weight). The ``"linear"``
             strategy needs no hook: it averages the adapters' state dicts for every method.
@@ -53,6 +64,8 @@ class AdapterMethod:
     check_support: Callable[[AdapterRuntime, AdapterConfig], str | None] = lambda runtime, config: None
     reset: Callable[[AdapterRuntime], None] | None = None
     average: Callable[[AdapterRuntime, str, dict[str, float], str, int | None], None] | None = None
+    supported_blocks: frozenset[type] = frozenset()
+    ignored_file_keys: tuple[str, ...] = ()
 
 
 _METHODS: dict[str | None, AdapterMethod] = {}
@@ -92,3 +105,9 @@ def adapter_key_pattern(name: str) -> re.Pattern[str]:
     containers = sorted({c for m in _METHODS.values() for c in m.containers})
     alternatives = "|".join(re.escape(c) for c in containers)
     return re.compile(rf"(?:^|\.)(?:{alternatives})\.{re.escape(name)}\.")
+
+
+def ignored_file_key_pattern() -> re.Pattern[str] | None:
+    """A regex matching file keys every registered method declares as ignorable on load, or ``None``."""
+    patterns = [p for m in _METHODS.values() for p in m.ignored_file_keys]
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None

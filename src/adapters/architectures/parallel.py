@@ -1,0 +1,45 @@
+"""Parallel composition: replicate the batch once, at the model entry.
+
+With ``Parallel(a, b)`` active, a forward pre-hook on the base model repeats every batch-shaped input N times
+(``[x; x]``), so masks, positions and caches are built for N·B rows by the model itself; adapter layers then run child
+i on rows ``[i·B, (i+1)·B)`` and the heads split the output the same way. Inputs already replicated (generation does
+it once up front) are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["install_parallel_replication", "REPLICATED_INPUTS", "replicate"]
+
+REPLICATED_INPUTS = (
+    "input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds", "pixel_values",
+    "decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds", "hidden_states",
+)  # fmt: skip
+
+
+def replicate(value: Any, channels: int) -> Any:
+    if isinstance(value, torch.Tensor) and value.dim() > 0:
+        return value.repeat(channels, *([1] * (value.dim() - 1)))
+    return value
+
+
+def install_parallel_replication(runtime) -> None:
+    """Install the replication pre-hook on the base model (idempotent)."""
+    if runtime.__dict__.get("_parallel_hook") is not None:
+        return
+    runtime.input_parallelized = False
+
+    def hook(module: nn.Module, args: tuple, kwargs: dict):
+        setup = runtime.setup_for_layer(None)
+        channels = setup.parallel_channels if setup is not None else 1
+        if channels == 1 or runtime.input_parallelized:
+            return None
+        kwargs = {k: replicate(v, channels) if k in REPLICATED_INPUTS else v for k, v in kwargs.items()}
+        args = tuple(replicate(a, channels) if i == 0 else a for i, a in enumerate(args))
+        return args, kwargs
+
+    runtime.__dict__["_parallel_hook"] = runtime.base_model.register_forward_pre_hook(hook, with_kwargs=True)

@@ -1,0 +1,203 @@
+"""AdapterFusion model API (mixed into :class:`~adapters.model.ModelAdaptersMixin`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .composition import AdapterCompositionBlock, Fuse, parse_composition
+from .configuration import AdapterFusionConfig
+from .errors import AdapterExistsError, AdapterNotFoundError, UnsupportedMethodError
+
+__all__ = ["FusionMixin"]
+
+
+def _fuse_of(adapter_names: Any) -> Fuse:
+    if isinstance(adapter_names, Fuse):
+        return adapter_names
+    if isinstance(adapter_names, str):
+        adapter_names = [n.strip() for n in adapter_names.split(",")]
+    return Fuse(*adapter_names)
+
+
+class FusionMixin:
+    """``add_adapter_fusion``, ``train_adapter_fusion``, saving/loading fusions, the regularisation loss."""
+
+    def add_adapter_fusion(
+        self,
+        adapter_names: Fuse | list[str] | str,
+        config: Any = None,
+        name: str | None = None,
+        overwrite_ok: bool = False,
+        set_active: bool = False,
+    ) -> str:
+        """Add fusion layers over ``adapter_names`` (a ``Fuse``, a list or ``"a,b"``); returns the fusion's name.
+
+        Fusion layers are created at every site where all fused adapters sit. ``config`` is ``"dynamic"``
+        (default), ``"static"``, a dict or an ``AdapterFusionConfig``.
+        """
+        from .methods.fusion import add_fusion, delete_fusion
+
+        fuse = _fuse_of(adapter_names)
+        names = [c if isinstance(c, str) else c.last() for c in fuse]
+        missing = [n for n in names if n not in self.adapters_config]
+        if missing:
+            raise AdapterNotFoundError(f"Cannot fuse {fuse!r}: no adapter named {', '.join(map(repr, missing))}.")
+        fusion_name = name or fuse.name
+        config = AdapterFusionConfig.load(config or "dynamic")
+        if fusion_name in self.adapters_config.fusions:
+            if not overwrite_ok:
+                raise AdapterExistsError(
+                    f"A fusion named {fusion_name!r} exists; pass overwrite_ok=True to replace it."
+                )
+            self.delete_adapter_fusion(fusion_name)
+        try:
+            created = add_fusion(self._adapter_runtime, fusion_name, names, config)
+        except BaseException:
+            delete_fusion(self._adapter_runtime, fusion_name)
+            raise
+        if created == 0:
+            raise UnsupportedMethodError(
+                f"Cannot fuse {names}: no bottleneck adapter location holds all of them (fusion needs bottleneck "
+                "adapters at the same sites)."
+            )
+        self.adapters_config.add_fusion(names, config=config, fusion_name=fusion_name)
+        if set_active:
+            self.set_active_adapters(Fuse(*fuse, name=fusion_name))
+        return fusion_name
+
+    def delete_adapter_fusion(self, adapter_names: Fuse | list[str] | str) -> None:
+        """Remove a fusion (by ``Fuse``, name list or fusion name); a no-op if it does not exist."""
+        from .methods.fusion import delete_fusion
+
+        name = (
+            adapter_names.name
+            if isinstance(adapter_names, Fuse)
+            else (adapter_names if isinstance(adapter_names, str) else ",".join(adapter_names))
+        )
+        if name not in self.adapters_config.fusions:
+            return
+        delete_fusion(self._adapter_runtime, name)
+        self.adapters_config.remove_fusion(name)
+
+    def _fusion_parameters(self, fusion_name: str):
+        from .methods.fusion import fusion_layers
+
+        for _, _, module in fusion_layers(self._adapter_runtime, fusion_name):
+            yield from module.parameters()
+
+    def train_adapter_fusion(self, adapter_setup: Any, unfreeze_adapters: bool = False) -> None:
+        """Train only the fusion layers of the ``Fuse`` blocks in ``adapter_setup`` (and the fused adapters with
+        ``unfreeze_adapters``); the setup is activated."""
+        setup = parse_composition(adapter_setup, model_type=self.config.model_type)
+        fuses = [b for b in [setup, *setup] if isinstance(b, Fuse)] if setup is not None else []
+        if not fuses:
+            raise UnsupportedMethodError(f"train_adapter_fusion needs a setup with a Fuse block, got {setup!r}.")
+        self.set_active_adapters(setup)
+        self.train()
+        self.freeze_model(True)
+        for fuse in fuses:
+            for param in self._fusion_parameters(fuse.name):
+                param.requires_grad = True
+            if unfreeze_adapters:
+                for name in fuse.flatten():
+                    for _, param in self._adapter_parameters(name):
+                        param.requires_grad = True
+
+    def get_fusion_regularization_loss(self) -> torch.Tensor | None:
+        """``Σ 0.01 ‖I − W_value‖²`` over all fusion layers (add it to the training loss)."""
+        from .methods.fusion import regularization_loss
+
+        return regularization_loss(self._adapter_runtime)
+
+    def save_adapter_fusion(
+        self,
+        save_directory: str,
+        adapter_names: Fuse | list[str] | str,
+        meta_dict=None,
+        custom_weights_loaders=None,
+        with_head: bool | str = False,
+        use_safetensors: bool = True,
+    ) -> None:
+        """Save a fusion (config + weights) in the reference format."""
+        from .io.fusion import save_fusion
+
+        fuse = _fuse_of(adapter_names)
+        name = fuse.name if fuse.name in self.adapters_config.fusions else str(adapter_names)
+        save_fusion(self, save_directory, name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        heads = getattr(self, "heads", None)
+        head_name = with_head if isinstance(with_head, str) else name
+        if with_head and heads is not None and head_name in heads:
+            self.save_head(save_directory, head_name, use_safetensors=use_safetensors)
+
+    def load_adapter_fusion(
+        self,
+        adapter_fusion_name_or_path: str,
+        load_as: str | None = None,
+        custom_weights_loaders=None,
+        set_active: bool = False,
+        with_head: bool = True,
+        use_safetensors: bool | None = None,
+        **kwargs,
+    ) -> str:
+        """Load a saved fusion (its adapters must be loaded first); returns the fusion's name."""
+        from .io.fusion import load_fusion
+
+        name = load_fusion(self, adapter_fusion_name_or_path, load_as=load_as, use_safetensors=use_safetensors)
+        heads = getattr(self, "heads", None)
+        if with_head and heads is not None and (Path(adapter_fusion_name_or_path) / "head_config.json").is_file():
+            self.load_head(adapter_fusion_name_or_path, load_as=name)
+        if set_active:
+            _, names = self.adapters_config.get_fusion(name)
+            self.set_active_adapters(Fuse(*names, name=name))
+        return name
+
+    def save_all_adapter_fusions(
+        self, save_directory: str, meta_dict=None, custom_weights_loaders=None, use_safetensors: bool = True
+    ) -> None:
+        """Save every fusion to ``save_directory/<fusion name>``."""
+        for name in list(self.adapters_config.fusions):
+            self.save_adapter_fusion(
+                str(Path(save_directory) / name), name, meta_dict=meta_dict, use_safetensors=use_safetensors
+            )
+
+    def save_adapter_setup(
+        self,
+        save_directory: str,
+        adapter_setup: Any,
+        head_setup: Any = None,
+        meta_dict=None,
+        custom_weights_loaders=None,
+        use_safetensors: bool = True,
+    ) -> None:
+        """Save a whole setup (its adapters, fusions and heads) to one folder."""
+        from .io.setup import save_adapter_setup
+
+        save_adapter_setup(self, save_directory, adapter_setup, head_setup=head_setup, use_safetensors=use_safetensors)
+
+    def load_adapter_setup(
+        self,
+        adapter_setup_name_or_path: str,
+        version: str | None = None,
+        custom_weights_loaders=None,
+        set_active: bool = False,
+        use_safetensors: bool | None = None,
+        **kwargs,
+    ):
+        """Load a setup saved with :meth:`save_adapter_setup`; returns ``(adapter_setup, head_setup)``."""
+        from .io.loading import resolve_adapter_folder
+        from .io.setup import load_adapter_setup
+
+        folder = resolve_adapter_folder(adapter_setup_name_or_path, version=version, **kwargs)
+        return load_adapter_setup(self, folder, set_active=set_active, use_safetensors=use_safetensors)
+
+    def _delete_fusions_of(self, adapter_name: str) -> None:
+        for name in list(self.adapters_config.fusions):
+            _, names = self.adapters_config.get_fusion(name)
+            if adapter_name in (names or []):
+                self.delete_adapter_fusion(name)
+
+    def _active_fuses(self, setup: AdapterCompositionBlock | None) -> list[Fuse]:
+        return [b for b in ([setup, *setup] if setup is not None else []) if isinstance(b, Fuse)]

@@ -1,0 +1,87 @@
+"""Saving and loading AdapterFusion layers (``adapter_fusion_config.json`` + fusion weights), reference format."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..configuration import AdapterFusionConfig
+from ..errors import AdapterFileNotFoundError, AdapterNotFoundError, CheckpointError
+from ..version import __version__
+from .format import StagedWrites, find_weights_file, read_json, read_weights, write_json, write_weights
+from .keys import from_file_keys, to_file_keys
+
+__all__ = ["save_fusion", "load_fusion", "FUSION_CONFIG_NAME", "FUSION_WEIGHTS_NAME", "FUSION_SAFE_WEIGHTS_NAME"]
+
+FUSION_CONFIG_NAME = "adapter_fusion_config.json"
+FUSION_WEIGHTS_NAME = "pytorch_model_adapter_fusion.bin"
+FUSION_SAFE_WEIGHTS_NAME = "model_adapter_fusion.safetensors"
+
+
+def _fusion_state(model, name: str) -> dict[str, torch.Tensor]:
+    marker = f"adapter_fusion_layer.{name}."
+    return {k: v for k, v in model.state_dict().items() if marker in k}
+
+
+def save_fusion(model, folder: str | Path, name: str, meta_dict: dict | None = None, use_safetensors: bool = True):
+    config, names = model.adapters_config.get_fusion(name)
+    if config is None:
+        raise AdapterNotFoundError(
+            f"No adapter fusion named {name!r}; fusions: {list(model.adapters_config.fusions)}."
+        )
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"Cannot save fusion {name!r}: {folder} exists and is not a folder.")
+    data = {
+        "adapter_names": list(names), "config": config.to_dict(), "hidden_size": model.config.hidden_size,
+        "model_class": type(model).__name__, "model_name": getattr(model.config, "name_or_path", "") or "",
+        "model_type": model.config.model_type, "name": name, "version": f"adapters.{__version__}",
+    }  # fmt: skip
+    for key, value in (meta_dict or {}).items():
+        data.setdefault(key, value)
+    weights = to_file_keys(model, _fusion_state(model, name))
+    created = not folder.exists()
+    weights_name = FUSION_SAFE_WEIGHTS_NAME if use_safetensors else FUSION_WEIGHTS_NAME
+    try:
+        with StagedWrites() as staged:
+            write_weights(staged, folder / weights_name, weights, safetensors=use_safetensors)
+            write_json(staged, folder / FUSION_CONFIG_NAME, data)
+    except BaseException:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def load_fusion(model, folder: str | Path, load_as: str | None = None, use_safetensors: bool | None = None) -> str:
+    folder = Path(folder)
+    if not (folder / FUSION_CONFIG_NAME).is_file():
+        raise AdapterFileNotFoundError(f"{folder} holds no saved fusion: {FUSION_CONFIG_NAME} is missing.")
+    data = read_json(folder / FUSION_CONFIG_NAME)
+    names, saved_name = data.get("adapter_names"), data.get("name")
+    if not names or not saved_name:
+        raise CheckpointError(f"{folder / FUSION_CONFIG_NAME} needs 'adapter_names' and 'name'.")
+    tensors = read_weights(find_weights_file(folder, FUSION_SAFE_WEIGHTS_NAME, FUSION_WEIGHTS_NAME, use_safetensors))
+    name = load_as or saved_name
+    old, new = f"adapter_fusion_layer.{saved_name}.", f"adapter_fusion_layer.{name}."
+    tensors = from_file_keys(model, {k.replace(old, new): v for k, v in tensors.items()})
+    model.add_adapter_fusion(names, config=AdapterFusionConfig.load(data["config"]), name=name, overwrite_ok=True)
+    try:
+        expected = _fusion_state(model, name)
+        missing = sorted(set(expected) - set(tensors))
+        if missing:
+            raise CheckpointError(f"The saved fusion {saved_name!r} lacks weights: {', '.join(missing[:5])}.")
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for key in expected:
+                if tuple(tensors[key].shape) != tuple(params[key].shape):
+                    raise CheckpointError(
+                        f"Shape mismatch for {key}: file {tuple(tensors[key].shape)}, model "
+                        f"{tuple(params[key].shape)}."
+                    )
+                params[key].copy_(tensors[key].to(dtype=params[key].dtype, device=params[key].device))
+    except BaseException:
+        model.delete_adapter_fusion(name)
+        raise
+    return name

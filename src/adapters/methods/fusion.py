@@ -1,0 +1,143 @@
+"""AdapterFusion (Pfeiffer et al., 2021, https://arxiv.org/abs/2005.00247).
+
+At every bottleneck site where all fused adapters sit, a fusion layer attends over the adapters' outputs::
+
+    s_i = softmax_i((W_q q) · (W_k u_i) / T)        u_i: adapter i's up-projection, q: the sub-block output
+    out = Σ_i s_i · W_v u_i + residual
+
+``W_v`` starts at the identity (``value_initialized``); the value-regularisation loss ``0.01 ‖I − W_v‖²`` keeps it
+close. Weights live under ``<site parent>.adapter_fusion_layer.<fusion name>`` as in the reference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..architectures.attach import AdapterRuntime, resolve_path
+from ._common import bert_init, place_like
+
+__all__ = ["AdapterFusionLayer", "add_fusion", "delete_fusion", "fusion_layers", "regularization_loss"]
+
+
+class AdapterFusionLayer(nn.Module):
+    """The fusion attention of one site (``query``, ``key``, ``value`` projections per the fusion config)."""
+
+    def __init__(self, config, hidden_size: int, dropout_prob: float):
+        super().__init__()
+        self.config = config
+        self.dropout = nn.Dropout(dropout_prob)
+        if config.query:
+            self.query = nn.Linear(hidden_size, hidden_size)
+            bert_init(self.query)
+        if config.key:
+            self.key = nn.Linear(hidden_size, hidden_size)
+            bert_init(self.key)
+        if config.value:
+            self.value = nn.Linear(hidden_size, hidden_size, bias=False)
+            bert_init(self.value)
+            if config.value_initialized:
+                with torch.no_grad():
+                    self.value.weight.copy_(torch.full((hidden_size, hidden_size), 1e-6).fill_diagonal_(1.0))
+        self.temperature = 50.0 if config.temperature else 1.0
+        self.reduction = self.temperature / 1000.0
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, residual: torch.Tensor):
+        """``query`` (B, L, H); ``key``/``value`` (B, L, N, H); returns the fused output and the (B, L, N) scores."""
+        config = self.config
+        if config.residual_before:
+            value = value + residual[:, :, None, :]
+        query = self.query(query) if config.query else query
+        key = self.key(key) if config.key else key
+        if config.value and config.value_before_softmax:
+            value = self.value(value)
+        scores = torch.matmul(query.unsqueeze(2), key.transpose(-2, -1)).squeeze(2)
+        probs = torch.softmax(self.dropout(scores) / self.temperature, dim=-1)
+        if self.training:
+            self.temperature = max(self.temperature - self.reduction, 1.0)
+        context = torch.matmul(probs.unsqueeze(2), value).squeeze(2)
+        if config.value and not config.value_before_softmax:
+            context = self.value(context)
+        if not config.residual_before:
+            context = context + residual
+        return context, probs
+
+
+def _sites(runtime: AdapterRuntime, names: list[str]):
+    """``(layer ref, site, bottleneck layer)`` for every site that holds all ``names``."""
+    from .bottleneck import BottleneckLayer
+
+    for ref in runtime.iter_layers():
+        for site in ref.group.sites:
+            try:
+                layer, _ = resolve_path(ref.module, site.store)
+            except Exception:
+                continue
+            if isinstance(layer, BottleneckLayer) and all(n in layer for n in names):
+                yield ref, site, layer
+
+
+def _parent_path(store: str) -> str:
+    return store.rsplit(".", 1)[0] if "." in store else ""
+
+
+def add_fusion(runtime: AdapterRuntime, fusion_name: str, names: list[str], config) -> int:
+    """Create fusion layers where all adapters sit; returns how many were created (0: nothing to fuse)."""
+    base = runtime.base_model
+    dropout = config.dropout_prob
+    if dropout is None:
+        dropout = float(getattr(base.config, "attention_probs_dropout_prob", 0.0) or 0.0)
+    hidden = int(base.config.hidden_size)
+    built = [
+        (ref, site, layer, place_like(AdapterFusionLayer(config, hidden, dropout), base))
+        for ref, site, layer in _sites(runtime, names)
+    ]
+    for ref, site, layer, module in built:
+        parent_path = _parent_path(site.store)
+        path = f"{parent_path}.adapter_fusion_layer" if parent_path else "adapter_fusion_layer"
+        store = runtime.ensure_module(ref.module, path, nn.ModuleDict)
+        store[fusion_name] = module
+        layer.__dict__["_fusions"] = store
+    return len(built)
+
+
+def delete_fusion(runtime: AdapterRuntime, fusion_name: str) -> None:
+    from .bottleneck import BottleneckLayer
+
+    for ref in runtime.iter_layers():
+        for site in ref.group.sites:
+            try:
+                layer, _ = resolve_path(ref.module, site.store)
+            except Exception:
+                continue
+            store = layer.__dict__.get("_fusions") if isinstance(layer, BottleneckLayer) else None
+            if store is None or fusion_name not in store:
+                continue
+            del store[fusion_name]
+            if len(store) == 0:
+                parent_path = _parent_path(site.store)
+                runtime.remove_module(
+                    ref.module, f"{parent_path}.adapter_fusion_layer" if parent_path else "adapter_fusion_layer"
+                )
+                del layer.__dict__["_fusions"]
+
+
+def fusion_layers(runtime: AdapterRuntime, fusion_name: str | None = None):
+    """All fusion layers (of ``fusion_name`` if given) as ``(layer index, location, module)``."""
+    for ref, site, layer in _sites(runtime, []):
+        store = layer.__dict__.get("_fusions")
+        for name, module in store.items() if store is not None else []:
+            if fusion_name is None or name == fusion_name:
+                yield ref.index, site.location, module
+
+
+def regularization_loss(runtime: AdapterRuntime) -> torch.Tensor | None:
+    """``Σ 0.01 ‖I − W_value‖²`` over all fusion layers with a value projection (``None`` if there are none)."""
+    loss = None
+    for _, _, module in fusion_layers(runtime):
+        if hasattr(module, "value"):
+            weight = module.value.weight
+            target = torch.eye(weight.shape[0], device=weight.device, dtype=weight.dtype)
+            term = 0.01 * (target - weight).pow(2).sum()
+            loss = term if loss is None else loss + term
+    return loss
