@@ -224,35 +224,10 @@ class TaggingHead(PredictionHead):
         return _finish(TokenClassifierOutput(loss=loss, logits=logits, **_extras(outputs)), return_dict)
 
 
-class QuestionAnsweringHead(PredictionHead):
+class QuestionAnsweringHead(TaggingHead):
     """Extractive QA: start and end logits per token; loss is the mean of both cross-entropies."""
 
     head_type = "question_answering"
-
-    def __init__(
-        self,
-        model,
-        head_name: str,
-        num_labels: int = 2,
-        layers: int = 1,
-        activation_function="tanh",
-        id2label=None,
-        bias: bool = True,
-        dropout_prob=None,
-        label2id=None,
-        **unused,
-    ):
-        super().__init__(head_name)
-        self.config = {
-            "head_type": self.head_type,
-            "num_labels": num_labels,
-            "layers": layers,
-            "activation_function": activation_function,
-            "label2id": label2id if label2id is not None else label_maps(num_labels, id2label),
-            "bias": bias,
-            "dropout_prob": dropout_prob,
-        }
-        self.build(model)
 
     def get_label_names(self) -> list[str]:
         return ["start_positions", "end_positions"]

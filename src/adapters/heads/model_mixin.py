@@ -581,26 +581,21 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the head saved next to it (named like the adapter)."""
-        from ..io.heads import has_saved_head
-        from ..io.loading import read_adapter_config, resolve_adapter_folder
+        from ..io.heads import load_adapter_and_head
 
-        folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
-        existed = (load_as or read_adapter_config(folder)[0]["name"]) in self.adapters_config
-        name = super().load_adapter(
-            str(folder),
+        def load_head(folder, name):
+            self.load_head(str(folder), load_as=name, id2label=id2label, use_safetensors=use_safetensors)
+
+        return load_adapter_and_head(
+            self,
+            super().load_adapter,
+            adapter_name_or_path,
+            load_head,
+            with_head=with_head,
+            set_active=set_active,
+            version=version,
             load_as=load_as,
             leave_out=leave_out,
-            set_active=False,
             use_safetensors=use_safetensors,
             **kwargs,
         )
-        if with_head and has_saved_head(folder):
-            try:
-                self.load_head(str(folder), load_as=name, id2label=id2label, use_safetensors=use_safetensors)
-            except BaseException:
-                if not existed:
-                    self.delete_adapter(name)
-                raise
-        if set_active:
-            self.set_active_adapters(name)
-        return name

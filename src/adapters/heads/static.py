@@ -41,26 +41,23 @@ class StaticHeadsMixin:
         use_safetensors: bool | None = None,
         **kwargs,
     ) -> str:
-        from ..io.heads import has_saved_head, has_static_head, load_static_head
-        from ..io.loading import read_adapter_config, resolve_adapter_folder
+        """Load an adapter and, with ``with_head`` (default), the static head saved next to it."""
+        from ..io.heads import has_static_head, load_adapter_and_head, load_static_head
 
-        folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
-        existed = (load_as or read_adapter_config(folder)[0]["name"]) in self.adapters_config
-        name = super().load_adapter(
-            str(folder),
+        def load_head(folder, name):
+            if has_static_head(self):
+                load_static_head(self, folder, use_safetensors=use_safetensors)
+
+        return load_adapter_and_head(
+            self,
+            super().load_adapter,
+            adapter_name_or_path,
+            load_head,
+            with_head=with_head,
+            set_active=set_active,
+            version=version,
             load_as=load_as,
             leave_out=leave_out,
-            set_active=False,
             use_safetensors=use_safetensors,
             **kwargs,
         )
-        if with_head and has_saved_head(folder) and has_static_head(self):
-            try:
-                load_static_head(self, folder, use_safetensors=use_safetensors)
-            except BaseException:
-                if not existed:
-                    self.delete_adapter(name)
-                raise
-        if set_active:
-            self.set_active_adapters(name)
-        return name

@@ -34,6 +34,7 @@ __all__ = [
     "load_static_head",
     "has_saved_head",
     "has_static_head",
+    "load_adapter_and_head",
 ]
 
 
@@ -197,3 +198,39 @@ def load_static_head(model, folder: str | Path, use_safetensors: bool | None = N
     with torch.no_grad():
         for key in keys:
             state[key].copy_(tensors[key].to(dtype=state[key].dtype, device=state[key].device))
+
+
+def load_adapter_and_head(
+    model,
+    load_adapter,
+    adapter_name_or_path,
+    load_head,
+    *,
+    with_head: bool,
+    set_active: bool,
+    version=None,
+    load_as=None,
+    leave_out=None,
+    use_safetensors=None,
+    **kwargs,
+) -> str:
+    """Load an adapter with ``load_adapter`` and, with ``with_head``, the head saved next to it with
+    ``load_head(folder, adapter_name)``. A failing head removes an adapter that was newly added (nothing is left
+    half-loaded); returns the adapter's name."""
+    from .loading import read_adapter_config, resolve_adapter_folder
+
+    folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
+    existed = (load_as or read_adapter_config(folder)[0]["name"]) in model.adapters_config
+    name = load_adapter(
+        str(folder), load_as=load_as, leave_out=leave_out, set_active=False, use_safetensors=use_safetensors, **kwargs
+    )
+    if with_head and has_saved_head(folder):
+        try:
+            load_head(folder, name)
+        except BaseException:
+            if not existed:
+                model.delete_adapter(name)
+            raise
+    if set_active:
+        model.set_active_adapters(name)
+    return name
