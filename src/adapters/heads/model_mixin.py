@@ -335,17 +335,13 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         All heads must have the same type and config (``dropout_prob`` may differ). Weights default to equal
         weights and are normalised to sum to 1 unless ``normalize_weights=False`` (negative weights allowed).
         """
-        names = list(head_list)
-        if isinstance(head_list, dict) and weights is None:
-            weights = list(head_list.values())
+        from ..methods.averaging import input_weights
+
+        by_name = input_weights(head_list, weights, normalize_weights)
+        names, weights = list(by_name), list(by_name.values())
         missing = [n for n in names if n not in self.heads]
-        if not names or missing:
-            raise AdapterNotFoundError(f"average_head needs existing heads; missing: {missing or 'all (empty list)'}.")
-        weights = [1.0 / len(names)] * len(names) if weights is None else [float(w) for w in weights]
-        if len(weights) != len(names):
-            raise UnsupportedMethodError(f"average_head got {len(weights)} weights for {len(names)} heads.")
-        if normalize_weights:
-            weights = [w / sum(weights) for w in weights]
+        if missing:
+            raise AdapterNotFoundError(f"average_head needs existing heads; missing: {missing}.")
         configs = [{k: v for k, v in self.heads[n].config.items() if k != "dropout_prob"} for n in names]
         if any(c != configs[0] for c in configs[1:]):
             raise UnsupportedMethodError(f"Cannot average heads {names}: their types or configs differ.")

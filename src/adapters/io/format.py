@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "read_weights",
     "write_weights",
     "find_weights_file",
+    "save_folder",
 ]
 
 ADAPTER_CONFIG_NAME = "adapter_config.json"
@@ -123,3 +125,33 @@ def find_weights_file(folder: Path, safe_name: str, bin_name: str, use_safetenso
         f"No weights file in {folder}: expected {safe_name} or {bin_name}. Found: "
         f"{sorted(p.name for p in folder.iterdir()) if folder.is_dir() else 'nothing (not a folder)'}."
     )
+
+
+def save_folder(
+    folder: Path,
+    weights_file: str,
+    weights: dict[str, torch.Tensor],
+    safetensors: bool,
+    config_file: str,
+    config: dict[str, Any],
+    stale_file: str | None = None,
+) -> None:
+    """Write a weights file and its JSON config into ``folder`` as one unit.
+
+    Both files are staged and moved into place together; if anything fails, a folder this call created is removed
+    and an existing folder is left as it was. ``stale_file`` (the other weights format of an earlier save) is
+    removed afterwards.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"Cannot save to {folder}: it exists and is not a folder.")
+    created = not folder.exists()
+    try:
+        with StagedWrites() as staged:
+            write_weights(staged, folder / weights_file, weights, safetensors=safetensors)
+            write_json(staged, folder / config_file, config)
+    except BaseException:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if stale_file is not None:
+        (folder / stale_file).unlink(missing_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
@@ -10,7 +9,7 @@ import torch
 from ..configuration import AdapterFusionConfig
 from ..errors import AdapterFileNotFoundError, AdapterNotFoundError, CheckpointError
 from ..version import __version__
-from .format import StagedWrites, find_weights_file, read_json, read_weights, write_json, write_weights
+from .format import find_weights_file, read_json, read_weights, save_folder
 from .keys import from_file_keys, to_file_keys
 
 __all__ = ["save_fusion", "load_fusion", "FUSION_CONFIG_NAME", "FUSION_WEIGHTS_NAME", "FUSION_SAFE_WEIGHTS_NAME"]
@@ -31,27 +30,21 @@ def save_fusion(model, folder: str | Path, name: str, meta_dict: dict | None = N
         raise AdapterNotFoundError(
             f"No adapter fusion named {name!r}; fusions: {list(model.adapters_config.fusions)}."
         )
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"Cannot save fusion {name!r}: {folder} exists and is not a folder.")
     data = {
-        "adapter_names": list(names), "config": config.to_dict(), "hidden_size": model.config.hidden_size,
-        "model_class": type(model).__name__, "model_name": getattr(model.config, "name_or_path", "") or "",
-        "model_type": model.config.model_type, "name": name, "version": f"adapters.{__version__}",
-    }  # fmt: skip
+        "adapter_names": list(names),
+        "config": config.to_dict(),
+        "hidden_size": model.config.hidden_size,
+        "model_class": type(model).__name__,
+        "model_name": getattr(model.config, "name_or_path", "") or "",
+        "model_type": model.config.model_type,
+        "name": name,
+        "version": f"adapters.{__version__}",
+    }
     for key, value in (meta_dict or {}).items():
         data.setdefault(key, value)
     weights = to_file_keys(model, _fusion_state(model, name))
-    created = not folder.exists()
     weights_name = FUSION_SAFE_WEIGHTS_NAME if use_safetensors else FUSION_WEIGHTS_NAME
-    try:
-        with StagedWrites() as staged:
-            write_weights(staged, folder / weights_name, weights, safetensors=use_safetensors)
-            write_json(staged, folder / FUSION_CONFIG_NAME, data)
-    except BaseException:
-        if created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
+    save_folder(Path(folder), weights_name, weights, use_safetensors, FUSION_CONFIG_NAME, data)
 
 
 def load_fusion(model, folder: str | Path, load_as: str | None = None, use_safetensors: bool | None = None) -> str:

@@ -6,7 +6,6 @@ Loading a static head into a model with flexible heads converts it (see :mod:`ad
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,10 @@ from .format import (
     HEAD_CONFIG_NAME,
     HEAD_SAFE_WEIGHTS_NAME,
     HEAD_WEIGHTS_NAME,
-    StagedWrites,
     find_weights_file,
     read_json,
     read_weights,
-    write_json,
-    write_weights,
+    save_folder,
 )
 
 __all__ = [
@@ -55,21 +52,9 @@ def _meta(model, name: str | None, config: dict | None) -> dict[str, Any]:
 
 
 def _write(folder: Path, config_file: dict, weights: dict[str, torch.Tensor], use_safetensors: bool) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"Cannot save the head: {folder} exists and is not a folder.")
-    created = not folder.exists()
-    name, stale = (
-        (HEAD_SAFE_WEIGHTS_NAME, HEAD_WEIGHTS_NAME) if use_safetensors else (HEAD_WEIGHTS_NAME, HEAD_SAFE_WEIGHTS_NAME)
-    )
-    try:
-        with StagedWrites() as staged:
-            write_weights(staged, folder / name, weights, safetensors=use_safetensors)
-            write_json(staged, folder / HEAD_CONFIG_NAME, config_file)
-    except BaseException:
-        if created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-    (folder / stale).unlink(missing_ok=True)
+    names = (HEAD_SAFE_WEIGHTS_NAME, HEAD_WEIGHTS_NAME)
+    weights_name, stale_name = names if use_safetensors else names[::-1]
+    save_folder(folder, weights_name, weights, use_safetensors, HEAD_CONFIG_NAME, config_file, stale_name)
 
 
 def save_flex_head(model, folder: str | Path, head_name: str, use_safetensors: bool = True) -> None:

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ..configuration import get_adapter_config_hash
 from ..version import __version__
-from .format import (
-    ADAPTER_CONFIG_NAME,
-    ADAPTER_SAFE_WEIGHTS_NAME,
-    ADAPTER_WEIGHTS_NAME,
-    StagedWrites,
-    write_json,
-    write_weights,
-)
+from .format import ADAPTER_CONFIG_NAME, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, save_folder
 from .keys import adapter_state_dict, to_file_keys
 
 __all__ = ["save_adapter", "save_all_adapters", "build_adapter_config_file"]
@@ -48,26 +40,13 @@ def save_adapter(
     removed afterwards.
     """
     model._require_adapter(adapter_name)
-    folder = Path(save_directory)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"Cannot save adapter {adapter_name!r}: {folder} exists and is not a folder.")
     config_file = build_adapter_config_file(model, adapter_name, meta_dict)
     weights = to_file_keys(model, adapter_state_dict(model, adapter_name))
-    created = not folder.exists()
-    weights_name, stale_name = (
-        (ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME)
-        if use_safetensors
-        else (ADAPTER_WEIGHTS_NAME, ADAPTER_SAFE_WEIGHTS_NAME)
+    names = (ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME)
+    weights_name, stale_name = names if use_safetensors else names[::-1]
+    save_folder(
+        Path(save_directory), weights_name, weights, use_safetensors, ADAPTER_CONFIG_NAME, config_file, stale_name
     )
-    try:
-        with StagedWrites() as staged:
-            write_weights(staged, folder / weights_name, weights, safetensors=use_safetensors)
-            write_json(staged, folder / ADAPTER_CONFIG_NAME, config_file)
-    except BaseException:
-        if created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-    (folder / stale_name).unlink(missing_ok=True)
 
 
 def save_all_adapters(

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..architectures.attach import AdapterRuntime, resolve_path
+from ..errors import UnsupportedModelError
 from ._common import bert_init, place_like
 
 __all__ = ["AdapterFusionLayer", "add_fusion", "delete_fusion", "fusion_layers", "regularization_loss"]
@@ -71,7 +72,7 @@ def _sites(runtime: AdapterRuntime, names: list[str]):
         for site in ref.group.sites:
             try:
                 layer, _ = resolve_path(ref.module, site.store)
-            except Exception:
+            except UnsupportedModelError:  # no adapter at this site
                 continue
             if isinstance(layer, BottleneckLayer) and all(n in layer for n in names):
                 yield ref, site, layer
@@ -102,24 +103,17 @@ def add_fusion(runtime: AdapterRuntime, fusion_name: str, names: list[str], conf
 
 
 def delete_fusion(runtime: AdapterRuntime, fusion_name: str) -> None:
-    from .bottleneck import BottleneckLayer
-
-    for ref in runtime.iter_layers():
-        for site in ref.group.sites:
-            try:
-                layer, _ = resolve_path(ref.module, site.store)
-            except Exception:
-                continue
-            store = layer.__dict__.get("_fusions") if isinstance(layer, BottleneckLayer) else None
-            if store is None or fusion_name not in store:
-                continue
-            del store[fusion_name]
-            if len(store) == 0:
-                parent_path = _parent_path(site.store)
-                runtime.remove_module(
-                    ref.module, f"{parent_path}.adapter_fusion_layer" if parent_path else "adapter_fusion_layer"
-                )
-                del layer.__dict__["_fusions"]
+    for ref, site, layer in _sites(runtime, []):
+        store = layer.__dict__.get("_fusions")
+        if store is None or fusion_name not in store:
+            continue
+        del store[fusion_name]
+        if len(store) == 0:
+            parent_path = _parent_path(site.store)
+            runtime.remove_module(
+                ref.module, f"{parent_path}.adapter_fusion_layer" if parent_path else "adapter_fusion_layer"
+            )
+            del layer.__dict__["_fusions"]
 
 
 def fusion_layers(runtime: AdapterRuntime, fusion_name: str | None = None):
