@@ -42,6 +42,7 @@ from .errors import (
     CheckpointError,
     CompositionError,
     ConfigFieldError,
+    UnsupportedAttentionError,
     UnsupportedMethodError,
     UnsupportedModelError,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "CompositionError",
     "UnsupportedMethodError",
     "UnsupportedModelError",
+    "UnsupportedAttentionError",
     *_configuration.__all__,
 ]
 

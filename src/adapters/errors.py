@@ -15,6 +15,7 @@ __all__ = [
     "AdapterExistsError",
     "AdapterNotFoundError",
     "UnsupportedModelError",
+    "UnsupportedAttentionError",
     "UnsupportedMethodError",
     "CompositionError",
     "CheckpointError",
@@ -44,6 +45,11 @@ class AdapterNotFoundError(AdapterError, ValueError):
 
 class UnsupportedModelError(AdapterError, ValueError):
     """The model's architecture is not known, or a required module could not be found in it."""
+
+
+class UnsupportedAttentionError(UnsupportedModelError):
+    """The model runs attention in a way an adapter method cannot hook into (e.g. prefix tuning with the
+    ``flex_attention`` or ``flash_attention_2`` backends, paged attention or packed sequences)."""
 
 
 class UnsupportedMethodError(AdapterError, ValueError):

@@ -139,12 +139,18 @@ class ModelAdaptersMixin(FusionMixin):
 
     # add / delete ------------------------------------------------------------------------------------------------
     def add_adapter(
-        self, adapter_name: str, config: Any = None, overwrite_ok: bool = False, set_active: bool = False
+        self,
+        adapter_name: str,
+        config: Any = None,
+        overwrite_ok: bool = False,
+        set_active: bool = False,
+        tokenizer: Any = None,
     ) -> None:
         """Add a new adapter ``adapter_name`` built from ``config`` (identifier, config string, dict or object).
 
         ``config=None`` gives the default ``"seq_bn"``. An existing name raises :class:`AdapterExistsError` unless
-        ``overwrite_ok``. If building fails, the model is left exactly as it was.
+        ``overwrite_ok``. If building fails, the model is left exactly as it was. ``tokenizer`` embeds the text of
+        prompt tuning's ``prompt_init="from_string"`` (default: a tokenizer saved next to the model).
         """
         _check_adapter_name(adapter_name)
         config = AdapterConfig.load(config if config is not None else "seq_bn")
@@ -162,10 +168,11 @@ class ModelAdaptersMixin(FusionMixin):
             self.delete_adapter(adapter_name)
         added = []
         try:
-            for member in _members(config):
-                method = method_for_config(member)
-                added.append(method)  # before add(): delete() also cleans up a partial add
-                method.add(self._adapter_runtime, adapter_name, member)
+            with self._adapter_runtime.adding(adapter_name, tokenizer=tokenizer):
+                for member in _members(config):
+                    method = method_for_config(member)
+                    added.append(method)  # before add(): delete() also cleans up a partial add
+                    method.add(self._adapter_runtime, adapter_name, member)
         except BaseException:
             for method in reversed(added):
                 method.delete(self._adapter_runtime, adapter_name)
@@ -367,6 +374,13 @@ class ModelAdaptersMixin(FusionMixin):
                 f"merge_adapter works for LoRA-family adapters only; {name!r} is a {type(config).__name__}."
             )
         merge_adapter(self._adapter_runtime, name)
+
+    def eject_prefix_tuning(self, name: str) -> None:
+        """Turn prefix-tuning adapter ``name`` into its flat form (the MLP is evaluated once and dropped; outputs
+        stay the same; the adapter's config becomes ``flat=True``)."""
+        from .methods.prefix_tuning import eject_prefix_tuning
+
+        eject_prefix_tuning(self, name)
 
     def reset_adapter(self) -> None:
         """Undo ``merge_adapter``: restore the original weights exactly."""

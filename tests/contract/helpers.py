@@ -21,6 +21,14 @@ def randomize_adapter(model, name: str, seed: int = 123, std: float = 0.1) -> No
         for _, param in sorted(model._adapter_parameters(name), key=lambda item: item[0]):
             noise = torch.randn(param.shape, generator=generator) * std
             param.copy_(noise + (1.0 if param.dim() == 1 and _is_scale(param, model, name) else 0.0))
+        # orthogonal parametrizations (LoReFT): writing ``original`` directly gives a zero weight (torch's map reads
+        # signs from its diagonal); assign a random matrix with orthonormal rows through the parametrization
+        for _, module in _modules(model, name):
+            for sub in module.modules():
+                if hasattr(sub, "parametrizations") and hasattr(sub.parametrizations, "weight"):
+                    rows, cols = sub.weight.shape
+                    q, _ = torch.linalg.qr(torch.randn(cols, rows, generator=generator))
+                    sub.weight = q.t().contiguous().to(sub.weight.dtype)
 
 
 def _is_scale(param, model, name) -> bool:

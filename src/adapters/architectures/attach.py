@@ -8,6 +8,7 @@ active for layer i" for the hooks, taking ``AdapterSetup`` contexts and AdapterD
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +30,17 @@ __all__ = [
     "spec_for_model",
     "HOOK_COMPUTE",
     "HOOK_CONSUME",
+    "INPUT_REWRITE",
+    "INPUT_CAPTURE",
 ]
 
 # Order of our forward hooks on one module (lower runs first; transformers' own hooks run after ours):
 HOOK_COMPUTE = 0  # the hook completes the module's own computation (LoRA adds its update to a Linear's output)
 HOOK_CONSUME = 1  # the hook uses or rewrites the finished output (bottleneck adapters reading a sub-block's output)
+
+# Order of our forward pre-hooks on the base model (lower runs first):
+INPUT_REWRITE = 0  # the hook changes the forward arguments (prompt tuning extends the attention mask)
+INPUT_CAPTURE = 1  # the hook reads the final arguments (ReFT reads the attention mask)
 
 
 class HolderModule(nn.Module):
@@ -99,8 +106,15 @@ class AdapterRuntime:
         self.task_ids: Any = None
         self._task_ids_hook: RemovableHandle | None = None
         self._hook_order: dict[int, int] = {}
+        self._input_hook_order: dict[int, int] = {}
         base = model.base_model
         self.__dict__["_base_model"] = base
+        self.__dict__["_model"] = model
+        # options of the add_adapter call in progress (see ``adding``)
+        self.add_options: dict[str, Any] = {}
+        if model is not base:
+            # static-head models build their own output: give it what the base model's forward options collected
+            model.register_forward_hook(self._copy_forward_outputs)
         self.layers: list[LayerRef] = []
         for group in spec.layer_groups:
             container, container_path = resolve_path(base, group.path)
@@ -110,6 +124,55 @@ class AdapterRuntime:
     @property
     def base_model(self) -> nn.Module:
         return self.__dict__["_base_model"]
+
+    @property
+    def model(self) -> nn.Module:
+        """The top-level model object that ``adapters.init`` (or an AdapterModel class) enabled."""
+        return self.__dict__["_model"]
+
+    def _copy_forward_outputs(self, module: nn.Module, args: tuple, output):
+        from .forward_options import FORWARD_OPTIONS
+
+        options = getattr(self, "forward_options", None) or {}
+        for option, key in FORWARD_OPTIONS.items():
+            if options.get(option) and hasattr(output, "keys") and key not in output:
+                output[key] = self.collected.get(key, {})
+        return None
+
+    @contextlib.contextmanager
+    def adding(self, adapter_name: str | None = None, **options: Any) -> Iterator[None]:
+        """Make ``options`` visible to the methods' ``add`` functions (``runtime.add_options``) inside the block:
+        ``tokenizer`` (prompt tuning's ``from_string``), ``loading`` (weights are loaded right after adding, so
+        initialisations that need extra inputs may be skipped). When the block adding ``adapter_name`` succeeds, its
+        gated modules are marked for ``output_adapter_gating_scores``."""
+        previous = self.add_options
+        self.add_options = {**previous, **{k: v for k, v in options.items() if v is not None}}
+        try:
+            yield
+        finally:
+            self.add_options = previous
+        if adapter_name is not None:
+            from ..gating import tag_gate_owners
+            from ..methods import registered_methods
+
+            for method in registered_methods():
+                tag_gate_owners(self, adapter_name, method.modules(self, adapter_name))
+
+    def register_input_hook(self, hook: Callable[..., Any], order: int) -> RemovableHandle:
+        """Register a ``forward_pre_hook(with_kwargs=True)`` on the base model, ordered by ``order``.
+
+        ``INPUT_REWRITE`` hooks (which change the arguments) run before ``INPUT_CAPTURE`` hooks (which read them),
+        whatever the order of registration. Remove it with :meth:`remove_hook`.
+        """
+        module = self.base_model
+        handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+        self._input_hook_order[handle.id] = order
+        hooks = module._forward_pre_hooks
+        ours = sorted((hid for hid in hooks if hid in self._input_hook_order), key=self._input_hook_order.__getitem__)
+        others = [hid for hid in hooks if hid not in self._input_hook_order]
+        for hid in (*others, *ours):
+            hooks.move_to_end(hid)
+        return handle
 
     def iter_layers(self) -> Iterator[LayerRef]:
         return iter(self.layers)
@@ -168,6 +231,7 @@ class AdapterRuntime:
         """Remove a hook registered with :meth:`register_output_hook`."""
         handle.remove()
         self._hook_order.pop(handle.id, None)
+        self._input_hook_order.pop(handle.id, None)
 
     def ensure_module(self, root: nn.Module, path: str, factory) -> nn.Module:
         """Return the module at ``path`` below ``root``, creating it (and empty holders above it) if missing."""

@@ -15,7 +15,10 @@ from torch import nn
 __all__ = ["FORWARD_OPTIONS", "install_forward_options", "record"]
 
 # forward option -> output key it fills
-FORWARD_OPTIONS = {"output_adapter_fusion_attentions": "adapter_fusion_attentions"}
+FORWARD_OPTIONS = {
+    "output_adapter_fusion_attentions": "adapter_fusion_attentions",
+    "output_adapter_gating_scores": "adapter_gating_scores",  # recorded by adapters.gating
+}
 
 
 def record(runtime, option: str, name: str, layer_index: int, location: str, value: Any) -> None:

@@ -19,7 +19,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["BottleneckSite", "LoRASite", "LayerGroup", "InvertibleSite", "KeyRename", "ArchitectureSpec"]
+__all__ = [
+    "BottleneckSite",
+    "LoRASite",
+    "AttentionSite",
+    "LayerGroup",
+    "InvertibleSite",
+    "PromptSite",
+    "KeyRename",
+    "ArchitectureSpec",
+]
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,35 @@ class LoRASite:
 
 
 @dataclass(frozen=True)
+class AttentionSite:
+    """An attention module that calls transformers' attention-function interface (prefix tuning prepends keys and
+    values there, see :mod:`adapters.architectures.attention`).
+
+    Attributes:
+        path: path of the attention module relative to the layer (the module passed as ``module`` to the attention
+            function; its first input is the query-side hidden states).
+        location: the reference's location key: ``"self_prefix"`` (self-attention of encoder-only and decoder-only
+            models and of the decoder of encoder-decoder models), ``"encoder_prefix"`` (encoder self-attention of
+            encoder-decoder models), ``"cross_prefix"`` (decoder cross-attention); DistilBERT's is ``"self"``.
+        config_flag: the ``PrefixTuningConfig`` flag that enables the site (``"encoder_prefix"``,
+            ``"cross_prefix"``) or ``None`` (always enabled).
+        heads_attribute: the model config attribute giving the site's number of attention heads (when the config
+            has no ``num_key_value_heads``).
+        gate_store: path (relative to the layer) of the module holding ``prefix_gates``; the reference's key layout
+            ``<attention module>.prefix_tuning.prefix_gates.<name>``.
+    """
+
+    path: str
+    location: str
+    config_flag: str | None = None
+    heads_attribute: str = "num_attention_heads"
+
+    @property
+    def gate_store(self) -> str:
+        return f"{self.path}.prefix_tuning.prefix_gates"
+
+
+@dataclass(frozen=True)
 class LayerGroup:
     """A stack of transformer layers (e.g. the encoder) and the adapter sites inside each layer.
 
@@ -77,11 +115,18 @@ class LayerGroup:
         path: path of the ``nn.ModuleList`` of layers, relative to the base model.
         sites: the bottleneck sites of every layer in the group.
         lora_sites: the linear layers LoRA-family methods can adapt in every layer of the group.
+        attention_sites: the attention modules of every layer of the group (prefix tuning).
+        inputs: path (relative to the base model) of the module whose forward receives this group's inputs: its
+            2-D ``attention_mask`` (ReFT finds the non-padding positions in it) and ``past_key_values``. ``""`` is
+            the base model; encoder-decoder models have ``"encoder"`` and ``"decoder"`` (generation runs the encoder
+            on its own).
     """
 
     path: str
     sites: tuple[BottleneckSite, ...]
     lora_sites: tuple[LoRASite, ...] = ()
+    attention_sites: tuple[AttentionSite, ...] = ()
+    inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +141,22 @@ class InvertibleSite:
 
     store: str
     first_layer: str
+
+
+@dataclass(frozen=True)
+class PromptSite:
+    """Where prompt tuning inserts its soft prompt.
+
+    Attributes:
+        embedding: path (relative to the base model) of the embedding module.
+        mode: ``"embedding_output"``: the prompt is inserted into the output of ``embedding`` (after position
+            embeddings, as the reference does for encoders; the prompt has no position); ``"inputs_embeds"``: the
+            prompt is inserted into the token embeddings before the model adds positions (decoder-only models, whose
+            positions and KV cache then count the prompt like tokens).
+    """
+
+    embedding: str
+    mode: str = "embedding_output"
 
 
 @dataclass(frozen=True)
@@ -138,6 +199,7 @@ class ArchitectureSpec:
         model_types: the ``config.model_type`` values the spec applies to.
         layer_groups: the layer stacks, in global-index order (encoder first, then decoder).
         invertible: where invertible adapters live, or ``None`` when the family has none.
+        prompt: where prompt tuning inserts its prompt, or ``None`` when the family has no prompt tuning.
         checkpoint_renames: renames between our base-relative adapter keys and the reference's, for families whose
             modules transformers 5 renamed (e.g. ViT).
     """
@@ -146,4 +208,5 @@ class ArchitectureSpec:
     model_types: tuple[str, ...]
     layer_groups: tuple[LayerGroup, ...]
     invertible: InvertibleSite | None = None
+    prompt: PromptSite | None = None
     checkpoint_renames: tuple[KeyRename, ...] = field(default=())

@@ -6,7 +6,16 @@ base model (``model.base_model``); site paths are relative to one layer. See :mo
 
 from __future__ import annotations
 
-from .spec import ArchitectureSpec, BottleneckSite, InvertibleSite, KeyRename, LayerGroup, LoRASite
+from .spec import (
+    ArchitectureSpec,
+    AttentionSite,
+    BottleneckSite,
+    InvertibleSite,
+    KeyRename,
+    LayerGroup,
+    LoRASite,
+    PromptSite,
+)
 
 __all__ = ["SPECS", "spec_for_model_type", "supported_model_types"]
 
@@ -134,6 +143,28 @@ _BART_DECODER_LORA = (
 )
 _VIT_LORA = _qkv("attention", "q_proj", "k_proj", "v_proj") + _ffn("mlp.fc1", "mlp.fc2")
 
+# Attention modules (prefix tuning), with the reference's location keys. In encoder-decoder models the encoder's
+# self-attention is "encoder_prefix" and the decoder's "self_prefix"; cross-attention is "cross_prefix".
+_BERT_ATTN = (AttentionSite("attention.self", "self_prefix"),)
+_DISTILBERT_ATTN = (AttentionSite("attention", "self"),)  # the reference's DistilBERT location key is "self"
+_GPT2_ATTN = (AttentionSite("attn", "self_prefix"),)
+_LLAMA_ATTN = (AttentionSite("self_attn", "self_prefix"),)
+_T5_ENCODER_ATTN = (AttentionSite("layer.0.SelfAttention", "encoder_prefix", "encoder_prefix"),)
+_T5_DECODER_ATTN = (
+    AttentionSite("layer.0.SelfAttention", "self_prefix"),
+    AttentionSite("layer.1.EncDecAttention", "cross_prefix", "cross_prefix"),
+)
+_BART_ENCODER_ATTN = (AttentionSite("self_attn", "encoder_prefix", "encoder_prefix", "encoder_attention_heads"),)
+_BART_DECODER_ATTN = (
+    AttentionSite("self_attn", "self_prefix", heads_attribute="decoder_attention_heads"),
+    AttentionSite("encoder_attn", "cross_prefix", "cross_prefix", "decoder_attention_heads"),
+)
+_VIT_ATTN = (AttentionSite("attention", "self_prefix"),)
+
+# Prompt tuning: encoders insert the prompt after the embeddings (positions added, as the reference); decoder-only
+# models insert it into the token embeddings, so positions and the KV cache count it like tokens.
+_ENCODER_PROMPT = PromptSite("embeddings")
+
 # transformers 5 renamed ViT's modules; the reference's files use the 4.x names
 _VIT_LORA_RENAMES = tuple(
     KeyRename(f"layers.{{i}}.{ours}.", f"encoder.layer.{{i}}.{theirs}.")
@@ -150,39 +181,50 @@ SPECS: tuple[ArchitectureSpec, ...] = (
     ArchitectureSpec(
         name="bert",
         model_types=("bert", "roberta", "xlm-roberta", "electra"),
-        layer_groups=(LayerGroup("encoder.layer", _BERT_LAYER, _BERT_LORA),),
+        layer_groups=(LayerGroup("encoder.layer", _BERT_LAYER, _BERT_LORA, _BERT_ATTN),),
         invertible=InvertibleSite(store="", first_layer="encoder.layer.0"),
+        prompt=_ENCODER_PROMPT,
     ),
     ArchitectureSpec(
         name="distilbert",
         model_types=("distilbert",),
-        layer_groups=(LayerGroup("transformer.layer", _DISTILBERT_LAYER, _DISTILBERT_LORA),),
+        layer_groups=(LayerGroup("transformer.layer", _DISTILBERT_LAYER, _DISTILBERT_LORA, _DISTILBERT_ATTN),),
         invertible=InvertibleSite(store="", first_layer="transformer.layer.0"),
+        prompt=_ENCODER_PROMPT,
     ),
     ArchitectureSpec(
         name="gpt2",
         model_types=("gpt2",),
-        layer_groups=(LayerGroup("h", _GPT2_LAYER, _GPT2_LORA),),
+        layer_groups=(LayerGroup("h", _GPT2_LAYER, _GPT2_LORA, _GPT2_ATTN),),
         invertible=InvertibleSite(store="", first_layer="h.0"),
+        prompt=PromptSite("wte", mode="inputs_embeds"),
     ),
     ArchitectureSpec(
         name="llama",
         model_types=("llama", "mistral"),
-        layer_groups=(LayerGroup("layers", _LLAMA_LAYER, _LLAMA_LORA),),
+        layer_groups=(LayerGroup("layers", _LLAMA_LAYER, _LLAMA_LORA, _LLAMA_ATTN),),
         invertible=InvertibleSite(store="", first_layer="layers.0"),
+        prompt=PromptSite("embed_tokens", mode="inputs_embeds"),
     ),
     ArchitectureSpec(
         name="qwen2",
         model_types=("qwen2",),
-        layer_groups=(LayerGroup("layers", _LLAMA_LAYER, _QWEN2_LORA),),
+        layer_groups=(LayerGroup("layers", _LLAMA_LAYER, _QWEN2_LORA, _LLAMA_ATTN),),
         invertible=InvertibleSite(store="", first_layer="layers.0"),
+        prompt=PromptSite("embed_tokens", mode="inputs_embeds"),
     ),
     ArchitectureSpec(
         name="t5",
         model_types=("t5",),
         layer_groups=(
-            LayerGroup("encoder.block", (_T5_SELF, _T5_FF), _T5_ENCODER_LORA),
-            LayerGroup("decoder.block", (_T5_SELF, _T5_CROSS, _T5_FF), _T5_DECODER_LORA),
+            LayerGroup("encoder.block", (_T5_SELF, _T5_FF), _T5_ENCODER_LORA, _T5_ENCODER_ATTN, inputs="encoder"),
+            LayerGroup(
+                "decoder.block",
+                (_T5_SELF, _T5_CROSS, _T5_FF),
+                _T5_DECODER_LORA,
+                _T5_DECODER_ATTN,
+                inputs="decoder",
+            ),
         ),
         invertible=InvertibleSite(store="encoder", first_layer="encoder.block.0"),
     ),
@@ -190,8 +232,16 @@ SPECS: tuple[ArchitectureSpec, ...] = (
         name="bart",
         model_types=("bart",),
         layer_groups=(
-            LayerGroup("encoder.layers", (_BART_MH, _BART_FF), _BART_ENCODER_LORA),
-            LayerGroup("decoder.layers", (_BART_MH, _BART_CROSS, _BART_FF), _BART_DECODER_LORA),
+            LayerGroup(
+                "encoder.layers", (_BART_MH, _BART_FF), _BART_ENCODER_LORA, _BART_ENCODER_ATTN, inputs="encoder"
+            ),
+            LayerGroup(
+                "decoder.layers",
+                (_BART_MH, _BART_CROSS, _BART_FF),
+                _BART_DECODER_LORA,
+                _BART_DECODER_ATTN,
+                inputs="decoder",
+            ),
         ),
         invertible=InvertibleSite(store="encoder", first_layer="encoder.layers.0"),
     ),
@@ -199,19 +249,30 @@ SPECS: tuple[ArchitectureSpec, ...] = (
         name="mbart",
         model_types=("mbart",),
         layer_groups=(
-            LayerGroup("encoder.layers", (_MBART_MH, _MBART_FF), _BART_ENCODER_LORA),
-            LayerGroup("decoder.layers", (_MBART_MH, _MBART_CROSS, _MBART_FF), _BART_DECODER_LORA),
+            LayerGroup(
+                "encoder.layers", (_MBART_MH, _MBART_FF), _BART_ENCODER_LORA, _BART_ENCODER_ATTN, inputs="encoder"
+            ),
+            LayerGroup(
+                "decoder.layers",
+                (_MBART_MH, _MBART_CROSS, _MBART_FF),
+                _BART_DECODER_LORA,
+                _BART_DECODER_ATTN,
+                inputs="decoder",
+            ),
         ),
         invertible=InvertibleSite(store="encoder", first_layer="encoder.layers.0"),
     ),
     ArchitectureSpec(
         name="vit",
         model_types=("vit",),
-        layer_groups=(LayerGroup("layers", _VIT_LAYER, _VIT_LORA),),
+        layer_groups=(LayerGroup("layers", _VIT_LAYER, _VIT_LORA, _VIT_ATTN),),
         invertible=InvertibleSite(store="", first_layer="layers.0"),
+        prompt=_ENCODER_PROMPT,
         checkpoint_renames=(
             KeyRename("layers.{i}.attention_adapters.", "encoder.layer.{i}.attention_adapters."),
             KeyRename("layers.{i}.output_adapters.", "encoder.layer.{i}.output.output_adapters."),
+            KeyRename("layers.{i}.attention.prefix_tuning.", "encoder.layer.{i}.attention.attention.prefix_tuning."),
+            KeyRename("layers.{i}.reft_layer.", "encoder.layer.{i}.reft_layer."),
             *_VIT_LORA_RENAMES,
         ),
     ),

@@ -118,6 +118,17 @@ class ModelAdaptersConfig:
         config = self.config_map.get(key) if key in self.config_map else ADAPTER_CONFIG_MAP.get(key)
         return AdapterConfig.load(config) if config is not None else None
 
+    def update(self, adapter_name: str, config: AdapterConfig) -> str:
+        """Replaces the config of an existing adapter (keeping its position); returns the new storage key."""
+        if adapter_name not in self.adapters:
+            raise AdapterNotFoundError(f"No adapter named {adapter_name!r}. Adapters: {', '.join(self.adapters)}.")
+        old_key = self.adapters[adapter_name]
+        key = _store(self.config_map, AdapterConfig.load(config))
+        self.adapters[adapter_name] = key
+        if old_key != key and old_key in self.config_map and old_key not in self.adapters.values():
+            del self.config_map[old_key]
+        return key
+
     def remove(self, adapter_name: str) -> None:
         """Removes an adapter (and its stored config if no other adapter uses it).
 

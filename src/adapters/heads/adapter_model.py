@@ -17,6 +17,7 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 from ..architectures.forward_options import FORWARD_OPTIONS
 from ..configuration import ModelAdaptersConfig
+from ..methods.prompt_tuning import insert_prompt_columns, last_prompt
 from ..model import ModelAdaptersMixin
 from .conversion import key_mapping, static_head, static_head_config
 from .families import head_family
@@ -89,7 +90,7 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
             return shift_right(input_ids, start, config.pad_token_id)
         return None
 
-    def _pool(self, outputs, input_ids) -> torch.Tensor | None:
+    def _pool(self, outputs, input_ids, prompt: tuple[int, int] | None = None) -> torch.Tensor | None:
         pooling = head_family(self.config.model_type).pooling
         hidden = outputs[0]
         if pooling == "first" or input_ids is None:
@@ -102,6 +103,8 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
                 return hidden[:, -1]
             positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
             last = (positions * (input_ids != pad).int()).argmax(-1)
+            if prompt is not None:  # the hidden states hold the prompt positions too
+                last = last + prompt[1] * (last >= prompt[0])
             return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         eos_mask = input_ids.eq(self.config.eos_token_id).to(hidden.device)
         if len(torch.unique_consecutive(eos_mask.sum(1))) > 1:
@@ -162,7 +165,16 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         needs_pooling = any(
             self.heads[n].config["head_type"] in _SEQUENCE_LEVEL for n in head_names if n in self.heads
         )
-        cls_output = self._pool(outputs, input_ids) if needs_pooling else None
+        prompt = last_prompt(self._adapter_runtime)
+        if prompt is not None:  # prompt tuning inserted positions: align the heads' token-level inputs
+            length = input_ids.shape[-1] if input_ids is not None else outputs[0].shape[1] - prompt[1]
+            attention_mask = insert_prompt_columns(attention_mask, prompt, 1)
+            if labels is not None and labels.dim() >= 2 and labels.shape[1] == length:
+                labels = insert_prompt_columns(labels, prompt, -100)
+            start_positions, end_positions = (
+                None if p is None else p + prompt[1] * (p >= prompt[0]) for p in (start_positions, end_positions)
+            )
+        cls_output = self._pool(outputs, input_ids, prompt) if needs_pooling else None
         if getattr(self.config, "scale_decoder_outputs", False) and any(
             self.heads[n].config["head_type"] == "seq2seq_lm" for n in head_names if n in self.heads
         ):

@@ -50,7 +50,7 @@ def to_file_keys(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.
 
 
 def _known_roots(model) -> set[str]:
-    containers = {c for m in registered_methods() for c in m.containers}
+    containers = {c for m in registered_methods() for c in (*m.containers, *m.base_modules)}
     return {name for name, _ in model.base_model.named_children()} | containers
 
 

@@ -16,6 +16,7 @@ import torch
 
 from ..configuration import AdapterConfig, ConfigUnion, get_adapter_config_hash, migrate_saved_config
 from ..errors import AdapterExistsError, AdapterFileNotFoundError, CheckpointError
+from ..methods.registry import ignored_file_key_pattern
 from .format import (
     ADAPTER_CONFIG_NAME,
     ADAPTER_SAFE_WEIGHTS_NAME,
@@ -132,11 +133,15 @@ def load_adapter(
     saved_name, name = data["name"], load_as or data["name"]
     config = _with_leave_out(config, leave_out)
     tensors = from_file_keys(model, rename_adapter_keys(read_weights(weights_path), saved_name, name))
+    ignored = ignored_file_key_pattern()
+    if ignored is not None:
+        tensors = {k: v for k, v in tensors.items() if not ignored.search(k)}
     info: dict[str, list[str]] = {}
     if name in model.adapters_config:
         _overwrite(model, name, config, tensors, info)
     else:
-        model.add_adapter(name, config=config)
+        with model._adapter_runtime.adding(loading=True):
+            model.add_adapter(name, config=config)
         try:
             _copy_weights(model, name, tensors, info)
         except BaseException:

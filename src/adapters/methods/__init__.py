@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import bottleneck, lora  # noqa: F401  (register the methods)
+from . import bottleneck, lora, prefix_tuning, prompt_tuning, reft  # noqa: F401  (register the methods)
 from .registry import AdapterMethod, adapter_key_pattern, method_for_config, register_method, registered_methods
 
 __all__ = ["AdapterMethod", "adapter_key_pattern", "method_for_config", "register_method", "registered_methods"]

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 from transformers.activations import get_activation
 
-__all__ = ["activation", "bert_init", "seeded", "StochasticDepth", "place_like", "shared_parameters_store"]
+__all__ = [
+    "activation",
+    "bert_init",
+    "seeded",
+    "StochasticDepth",
+    "place_like",
+    "shared_parameters_store",
+    "call_kwargs",
+]
 
 
 class _LeakyReLU(nn.Module):
@@ -90,3 +99,23 @@ def shared_parameters_store(runtime, create: bool) -> nn.ModuleDict | None:
         store = nn.ModuleDict()
         base.add_module("shared_parameters", store)
     return store
+
+
+_SIGNATURES: dict[type, list[str]] = {}
+
+
+def call_kwargs(module: nn.Module, args: tuple, kwargs: dict) -> dict:
+    """The call's arguments as keywords (positional arguments named by the forward signature)."""
+    if not args:
+        return dict(kwargs)
+    names = _SIGNATURES.get(type(module))
+    if names is None:
+        names = [
+            p.name
+            for p in inspect.signature(type(module).forward).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+        ]
+        _SIGNATURES[type(module)] = names
+    merged = dict(zip(names, args))
+    merged.update(kwargs)
+    return merged

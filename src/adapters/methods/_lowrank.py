@@ -24,6 +24,7 @@ from torch import nn
 
 from ..configuration import LoRAConfig, MTLLoRAConfig
 from ..errors import AdapterConfigError
+from ..gating import record_gate
 
 __all__ = ["LowRankModule", "LoRA", "IA3", "MTLLoRA", "TaskSpecific"]
 
@@ -59,7 +60,9 @@ class LowRankModule(nn.Module):
         """Per-example, per-group gate ``mean_seq(sigmoid(gate(x)))`` of shape ``(batch, groups)``, or ``None``."""
         if not self.use_gating:
             return None
-        return torch.sigmoid(self.gate(x.to(self.gate.weight.dtype))).mean(dim=1)
+        gate = torch.sigmoid(self.gate(x.to(self.gate.weight.dtype))).mean(dim=1)
+        record_gate(self, gate)
+        return gate
 
     def scale(self, hidden: torch.Tensor, gate: torch.Tensor | None, group: int) -> torch.Tensor:
         """Multiply by the gate of ``group`` (with gating) or by the fixed scaling."""

@@ -31,6 +31,7 @@ from ..architectures.spec import BottleneckSite
 from ..composition import AdapterCompositionBlock
 from ..configuration import BnConfig
 from ..errors import AdapterConfigError
+from ..gating import record_gate
 from ._common import StochasticDepth, activation, bert_init, place_like, seeded, shared_parameters_store
 from .bottleneck_compose import BottleneckComposer, run_bottleneck_setup
 from .invertible import build_invertible_adapter
@@ -141,7 +142,9 @@ class BottleneckAdapter(nn.Module):
         if self.drop_path is not None:
             out = self.drop_path(out)
         if self.config.use_gating:
-            out = out * torch.sigmoid(self.gate(x)).mean(dim=1, keepdim=True)
+            gate = torch.sigmoid(self.gate(x)).mean(dim=1, keepdim=True)
+            record_gate(self, gate)
+            out = out * gate
         if self.config.is_parallel:
             return self.adapter_norm_after(out) if self.config.ln_after else out
         if self.config.adapter_residual_before_ln:

@@ -48,6 +48,8 @@ class AdapterMethod:
             ``set_active_adapters`` and ``reset_adapter``); ``None`` for methods that never merge.
         supported_blocks: the composition block classes (``Stack``, ``Fuse``, ...) the method can run; a single
             adapter is always allowed.
+        base_modules: names of modules the method adds directly below the base model (e.g. ``prefix_tuning``), so
+            file keys starting with them are recognised as base-relative.
         ignored_file_keys: regexes of keys that saved files may contain besides the adapter's own (e.g. the
             reference's duplicated prefix-tuning pool copies); loading drops them silently.
         average: ``average(runtime, name, weights, strategy, svd_rank)`` fills the freshly added adapter ``name``
@@ -65,6 +67,7 @@ class AdapterMethod:
     reset: Callable[[AdapterRuntime], None] | None = None
     average: Callable[[AdapterRuntime, str, dict[str, float], str, int | None], None] | None = None
     supported_blocks: frozenset[type] = frozenset()
+    base_modules: tuple[str, ...] = ()
     ignored_file_keys: tuple[str, ...] = ()
 
 

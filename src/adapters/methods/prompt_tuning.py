@@ -1,0 +1,305 @@
+"""Prompt tuning (Lester et al., 2021, "The Power of Scale for Parameter-Efficient Prompt Tuning",
+https://arxiv.org/abs/2104.08691).
+
+``prompt_length`` learned vectors ``E_p ∈ R^{P × embedding_size}`` are inserted into the embedded input, in front
+(``combine="prefix"``) or after the first token (``"prefix_after_bos"``):
+
+    h_0 = [E_p; embed(x)]        or        [embed(x_0); E_p; embed(x_1..)]
+
+and the attention mask gets ``P`` visible positions at the same place. Only the first adapter of the active setup
+is used (as the reference). Where the prompt goes is part of the family's spec (:class:`PromptSite`):
+
+* encoders (BERT family, DistilBERT, ViT; the reference's families) insert it into the output of the embedding
+  module, i.e. after position embeddings: the prompt has no position and the tokens keep theirs;
+* decoder-only models (GPT-2, Llama, Mistral, Qwen2; not supported by the reference) insert it into the token
+  embeddings before the model adds positions, so positions, RoPE and the KV cache count the prompt like tokens and
+  cached generation works: the prompt is inserted on the first (prefill) call only, while every call's 2-D
+  attention mask is extended because the cache holds the prompt.
+
+Two hooks do it: a pre-hook on the base model (extends ``attention_mask``, shifts explicit ``position_ids``, and for
+decoders swaps ``input_ids`` for ``inputs_embeds`` with the prompt) and, for encoders, a hook on the embedding
+module's output. Token-level labels of static-head models (``…ForCausalLM``, ``…ForTokenClassification``) get
+``-100`` at the prompt positions through a pre-hook on the model; AdapterModel heads are handled in
+:meth:`AdapterModelBase.forward` (labels, head attention mask, pooling and QA positions).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..architectures.attach import INPUT_REWRITE, AdapterRuntime, resolve_path
+from ..configuration import PromptTuningConfig
+from ..errors import AdapterConfigError, UnsupportedMethodError, UnsupportedModelError
+from ._common import call_kwargs, place_like, seeded
+from .registry import AdapterMethod, register_method
+
+__all__ = ["PromptTuning", "PromptTuningLayer", "last_prompt", "insert_prompt_columns", "find_tokenizer"]
+
+IGNORE_INDEX = -100
+
+
+class PromptTuning(nn.Module):
+    """One adapter's soft prompt."""
+
+    def __init__(self, config: PromptTuningConfig, embedding_size: int):
+        super().__init__()
+        self.prompt_length = config.prompt_length
+        self.position = 0 if config.combine == "prefix" else 1
+        self.prompt_embedding = nn.Embedding(config.prompt_length, embedding_size)
+
+    def insert(self, embedded: torch.Tensor) -> torch.Tensor:
+        """``embedded`` ``(batch, length, size)`` with the prompt inserted at :attr:`position`."""
+        prompt = self.prompt_embedding.weight.to(embedded.dtype).unsqueeze(0).expand(embedded.shape[0], -1, -1)
+        cut = self.position
+        return torch.cat([embedded[:, :cut], prompt, embedded[:, cut:]], dim=1)
+
+
+def insert_prompt_columns(tensor: torch.Tensor | None, prompt: tuple[int, int], value: Any) -> torch.Tensor | None:
+    """``tensor`` ``(batch, length, ...)`` with ``length`` columns of ``value`` inserted for the prompt
+    ``(position, length)`` along dim 1."""
+    if tensor is None:
+        return None
+    position, length = prompt
+    shape = (tensor.shape[0], length, *tensor.shape[2:])
+    fill = torch.full(shape, value, dtype=tensor.dtype, device=tensor.device)
+    return torch.cat([tensor[:, :position], fill, tensor[:, position:]], dim=1)
+
+
+def _prompt_positions(position_ids: torch.Tensor, prompt: tuple[int, int], prefill: bool) -> torch.Tensor:
+    """Explicit position ids of real tokens -> ids of the sequence with the prompt (decoder-only models)."""
+    position, length = prompt
+    shifted = position_ids + length
+    if not prefill:
+        return shifted
+    head = position_ids[..., :position]
+    start = head[..., -1:] + 1 if position else torch.zeros_like(position_ids[..., :1])
+    own = start + torch.arange(length, device=position_ids.device)
+    return torch.cat([head, own, shifted[..., position:]], dim=-1)
+
+
+class PromptTuningLayer(nn.Module):
+    """``base_model.prompt_tuning``: the adapters' prompts (``prompt_tunings.<name>.prompt_embedding.weight``) and
+    the hooks that insert them."""
+
+    def __init__(self, runtime: AdapterRuntime):
+        super().__init__()
+        self.prompt_tunings = nn.ModuleDict()
+        self.__dict__.update(_runtime=runtime, _handles=[], _call=None)
+
+    # hooks ---------------------------------------------------------------------------------------------------------
+    def install(self) -> None:
+        runtime = self.__dict__["_runtime"]
+        site = runtime.spec.prompt
+        handles = self.__dict__["_handles"]
+        handles.append(runtime.register_input_hook(self._on_inputs, INPUT_REWRITE))
+        if site.mode == "embedding_output":
+            embedding, _ = resolve_path(runtime.base_model, site.embedding)
+            handles.append(embedding.register_forward_hook(self._on_embedding, prepend=True))
+        model = runtime.model
+        if model is not runtime.base_model and not _has_flexible_heads(model):
+            handles.append(model.register_forward_pre_hook(self._on_model_inputs, with_kwargs=True))
+
+    def uninstall(self) -> None:
+        runtime = self.__dict__["_runtime"]
+        for handle in self.__dict__["_handles"]:
+            runtime.remove_hook(handle)
+        self.__dict__["_handles"].clear()
+        self.__dict__["_call"] = None
+
+    def active_prompt(self) -> PromptTuning | None:
+        """The prompt of the first adapter of the active setup, if that adapter has one."""
+        setup = self.__dict__["_runtime"].setup_for_layer(None)
+        return None if setup is None else self.prompt_tunings._modules.get(setup.first())
+
+    def _on_inputs(self, module: nn.Module, args: tuple, kwargs: dict):
+        prompt = self.active_prompt()
+        if prompt is None:
+            self.__dict__["_call"] = None
+            return None
+        kwargs = call_kwargs(module, args, kwargs)
+        prefill = _is_prefill(kwargs.get("past_key_values"))
+        place = (prompt.position, prompt.prompt_length)
+        mask = kwargs.get("attention_mask")
+        if isinstance(mask, torch.Tensor):
+            if mask.dim() != 2:
+                raise UnsupportedModelError(
+                    f"Prompt tuning extends 2-D attention masks; got a {mask.dim()}-D mask (e.g. from a static "
+                    "cache). Pass a 2-D attention_mask."
+                )
+            kwargs["attention_mask"] = insert_prompt_columns(mask, place, 1)
+        site = self.__dict__["_runtime"].spec.prompt
+        if site.mode == "inputs_embeds":
+            if isinstance(kwargs.get("position_ids"), torch.Tensor):
+                kwargs["position_ids"] = _prompt_positions(kwargs["position_ids"], place, prefill)
+            if prefill:
+                embedded = kwargs.get("inputs_embeds")
+                if embedded is None:
+                    embedding, _ = resolve_path(module, site.embedding)
+                    embedded = embedding(kwargs["input_ids"])
+                kwargs["inputs_embeds"] = prompt.insert(embedded)
+                kwargs["input_ids"] = None
+                if isinstance(kwargs.get("token_type_ids"), torch.Tensor):
+                    kwargs["token_type_ids"] = insert_prompt_columns(kwargs["token_type_ids"], place, 0)
+        self.__dict__["_call"] = (prompt, place, prefill)
+        return (), kwargs
+
+    def _on_embedding(self, module: nn.Module, args: tuple, output):
+        call = self.__dict__["_call"]
+        if call is None or not call[2]:
+            return None
+        return call[0].insert(output)
+
+    def _on_model_inputs(self, module: nn.Module, args: tuple, kwargs: dict):
+        """Static-head models: token-level labels get ``-100`` at the prompt positions."""
+        labels = kwargs.get("labels")
+        prompt = self.active_prompt()
+        if prompt is None or not isinstance(labels, torch.Tensor) or labels.dim() < 2:
+            return None
+        if not _is_prefill(kwargs.get("past_key_values")):
+            return None
+        kwargs = dict(kwargs)
+        kwargs["labels"] = insert_prompt_columns(labels, (prompt.position, prompt.prompt_length), IGNORE_INDEX)
+        return args, kwargs
+
+
+def _has_flexible_heads(model: nn.Module) -> bool:
+    from ..heads.model_mixin import ModelWithFlexibleHeadsAdaptersMixin
+
+    return isinstance(model, ModelWithFlexibleHeadsAdaptersMixin)
+
+
+def _is_prefill(past_key_values: Any) -> bool:
+    if past_key_values is None:
+        return True
+    length = past_key_values.get_seq_length() if hasattr(past_key_values, "get_seq_length") else 0
+    return int(length) == 0
+
+
+def last_prompt(runtime: AdapterRuntime) -> tuple[int, int] | None:
+    """``(position, length)`` of the prompt inserted by the latest base-model call, or ``None``."""
+    layer = _layer(runtime)
+    call = None if layer is None else layer.__dict__["_call"]
+    return None if call is None or not call[2] else call[1]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# initialisation
+# --------------------------------------------------------------------------------------------------------------
+def find_tokenizer(model_config) -> Any:
+    """A tokenizer for ``prompt_init="from_string"``: from ``config.tokenizer_name_or_path`` or the folder (or
+    locally cached Hub repo) of ``config.name_or_path``. Nothing is downloaded."""
+    from transformers import AutoTokenizer
+
+    tried = []
+    for candidate in (
+        getattr(model_config, "tokenizer_name_or_path", None),
+        getattr(model_config, "name_or_path", ""),
+    ):
+        if not candidate or candidate in tried:
+            continue
+        tried.append(candidate)
+        try:
+            if Path(candidate).is_dir():
+                return AutoTokenizer.from_pretrained(candidate)
+            return AutoTokenizer.from_pretrained(candidate, local_files_only=True)
+        except Exception:  # noqa: BLE001 - any failure means "no tokenizer here"
+            continue
+    raise AdapterConfigError(
+        "prompt_init='from_string' needs a tokenizer to embed prompt_init_text: pass one with "
+        "model.add_adapter(name, config, tokenizer=tokenizer), or save it next to the model (config.name_or_path "
+        f"{getattr(model_config, 'name_or_path', '')!r} has none; looked at: {tried or 'nothing'})."
+    )
+
+
+def _init_prompt(prompt: PromptTuning, config: PromptTuningConfig, runtime: AdapterRuntime, tokenizer) -> None:
+    weight = prompt.prompt_embedding.weight
+    with torch.no_grad():
+        if config.prompt_init == "random_uniform":
+            with seeded(config.init_weights_seed):
+                nn.init.uniform_(weight, -config.random_uniform_scale, config.random_uniform_scale)
+            return
+        embeddings = runtime.base_model.get_input_embeddings()
+        if not isinstance(embeddings, nn.Embedding):
+            raise UnsupportedMethodError(
+                f"prompt_init='from_string' needs token embeddings; {runtime.spec.name} has none (use random_uniform)."
+            )
+        tokenizer = tokenizer if tokenizer is not None else find_tokenizer(runtime.base_model.config)
+        ids = list(tokenizer(config.prompt_init_text)["input_ids"])
+        if not ids:
+            raise AdapterConfigError(f"prompt_init_text {config.prompt_init_text!r} tokenizes to no tokens.")
+        ids = (ids * math.ceil(config.prompt_length / len(ids)))[: config.prompt_length]
+        if max(ids) >= embeddings.num_embeddings:
+            raise AdapterConfigError(
+                f"The tokenizer produced id {max(ids)} but the model has {embeddings.num_embeddings} embeddings."
+            )
+        index = torch.tensor(ids, device=embeddings.weight.device)
+        weight.copy_(embeddings.weight[index].to(weight.dtype))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# add / delete / inspect
+# --------------------------------------------------------------------------------------------------------------
+def _layer(runtime: AdapterRuntime) -> PromptTuningLayer | None:
+    layer = getattr(runtime.base_model, "prompt_tuning", None)
+    return layer if isinstance(layer, PromptTuningLayer) else None
+
+
+def _embedding_size(config) -> int:
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(getattr(config, "embedding_size", None) or config.hidden_size)
+
+
+def check_support(runtime: AdapterRuntime, config: PromptTuningConfig) -> str | None:
+    if runtime.spec.prompt is None:
+        return f"prompt tuning is not available for {runtime.spec.name} (encoder-decoder models are not supported)"
+    return None
+
+
+def add(runtime: AdapterRuntime, name: str, config: PromptTuningConfig) -> None:
+    options = getattr(runtime, "add_options", None) or {}
+    prompt = PromptTuning(config, _embedding_size(runtime.base_model.config))
+    place_like(prompt, runtime.base_model)
+    if not options.get("loading"):
+        _init_prompt(prompt, config, runtime, options.get("tokenizer"))
+    layer = _layer(runtime)
+    if layer is None:
+        layer = PromptTuningLayer(runtime)
+        layer.install()
+        runtime.base_model.add_module("prompt_tuning", layer)
+    layer.prompt_tunings[name] = prompt
+
+
+def delete(runtime: AdapterRuntime, name: str) -> None:
+    layer = _layer(runtime)
+    if layer is None or name not in layer.prompt_tunings:
+        return
+    del layer.prompt_tunings[name]
+    if len(layer.prompt_tunings) == 0:
+        layer.uninstall()
+        delattr(runtime.base_model, "prompt_tuning")
+
+
+def modules(runtime: AdapterRuntime, name: str) -> dict[int, dict[str, nn.Module]]:
+    layer = _layer(runtime)
+    if layer is None or name not in layer.prompt_tunings:
+        return {}
+    return {-1: {"prompt": layer.prompt_tunings[name]}}
+
+
+PROMPT_TUNING = register_method(
+    AdapterMethod(
+        name="prompt_tuning",
+        architecture="prompt_tuning",
+        containers=("prompt_tunings",),
+        add=add,
+        delete=delete,
+        modules=modules,
+        check_support=check_support,
+        base_modules=("prompt_tuning",),
+    )
+)
