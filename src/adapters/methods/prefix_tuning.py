@@ -34,7 +34,7 @@ from ..architectures.attention import (
     remove_attention_hook,
 )
 from ..architectures.spec import AttentionSite
-from ..composition import AdapterCompositionBlock, Stack
+from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
 from ..configuration import ConfigUnion, PrefixTuningConfig
 from ..errors import CompositionError, UnsupportedAttentionError
 from ..gating import record_score
@@ -155,7 +155,7 @@ class PrefixAttentionSite:
     """
 
     method_name = "Prefix tuning"
-    supported_blocks = frozenset({Stack})
+    supported_blocks = frozenset({Stack, Parallel, BatchSplit})
 
     def __init__(self, runtime: AdapterRuntime, ref: LayerRef, site: AttentionSite):
         self.runtime, self.site = runtime, site
