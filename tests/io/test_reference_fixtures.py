@@ -8,53 +8,31 @@ reference's output on fixed inputs.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModel
 
 import adapters
 from adapters.configuration import ADAPTER_CONFIG_MAP, get_adapter_config_hash
+from reference_helpers import REFERENCE_ROOT, fixture_cases, reference_base, reference_outputs
 
-ROOT = Path(__file__).parents[1] / "fixtures" / "reference"
+ROOT = REFERENCE_ROOT
 MANIFEST = json.loads((ROOT / "manifest.json").read_text())
-CASES = [
-    (family, name)
-    for family, entry in MANIFEST["families"].items()
-    for name, fixture in entry["fixtures"].items()
-    if "error" not in fixture
-]
-
-
-def _base(family: str):
-    model = AutoModel.from_pretrained(ROOT / family / "base").eval()
-    adapters.init(model)
-    return model
-
-
-def _outputs(model, family: str) -> dict[str, torch.Tensor]:
-    batch = load_file(ROOT / family / "inputs.safetensors")
-    with torch.no_grad():
-        out = model(**batch)
-    result = {"last_hidden_state": out.last_hidden_state}
-    if getattr(out, "encoder_last_hidden_state", None) is not None:
-        result["encoder_last_hidden_state"] = out.encoder_last_hidden_state
-    return result
+CASES = fixture_cases(MANIFEST)
 
 
 @pytest.mark.parametrize("family", sorted(MANIFEST["families"]))
 def test_base_model_matches_reference(family):
     expected = load_file(ROOT / family / "base_output.safetensors")
-    got = _outputs(_base(family), family)
+    got = reference_outputs(reference_base(family), family)
     torch.testing.assert_close(got["last_hidden_state"], expected["last_hidden_state"], atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize(("family", "fixture"), CASES, ids=[f"{f}-{n}" for f, n in CASES])
 def test_reference_adapter_loads_with_same_outputs(family, fixture):
     folder = ROOT / family / fixture
-    model = _base(family)
+    model = reference_base(family)
     info: dict = {}
     name = model.load_adapter(str(folder), set_active=True, loading_info=info)
     assert name == MANIFEST["adapter_name"]
@@ -71,7 +49,7 @@ def test_reference_adapter_loads_with_same_outputs(family, fixture):
     else:
         assert info == {"missing_keys": [], "unexpected_keys": []}
     expected = load_file(folder / "expected.safetensors")
-    got = _outputs(model, family)
+    got = reference_outputs(model, family)
     for key, value in expected.items():
         torch.testing.assert_close(got[key], value, atol=1e-5, rtol=1e-4)
 
@@ -79,7 +57,7 @@ def test_reference_adapter_loads_with_same_outputs(family, fixture):
 @pytest.mark.parametrize(("family", "fixture"), CASES, ids=[f"{f}-{n}" for f, n in CASES])
 def test_saved_keys_equal_the_reference(family, fixture, tmp_path):
     folder = ROOT / family / fixture
-    model = _base(family)
+    model = reference_base(family)
     model.load_adapter(str(folder))
     model.save_adapter(tmp_path, "a")
     saved = set(load_file(tmp_path / "adapter.safetensors"))

@@ -8,53 +8,21 @@ the reference could make them, outputs after the reference's ``merge_adapter``, 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModel
 
-import adapters
 from adapters import Stack
 from adapters.configuration import get_adapter_config_hash
+from reference_helpers import REFERENCE_ROOT, case_ids, fixture_cases, reference_base, reference_outputs
 
-ROOT = Path(__file__).parents[1] / "fixtures" / "reference"
+ROOT = REFERENCE_ROOT
 LORA = ROOT / "lora"
 MANIFEST = json.loads((LORA / "manifest.json").read_text())
-CASES = [
-    (family, name)
-    for family, entry in MANIFEST["families"].items()
-    for name, fixture in entry["fixtures"].items()
-    if "error" not in fixture and not name.startswith("stack_")
-]
-STACKS = [
-    (family, name)
-    for family, entry in MANIFEST["families"].items()
-    for name, fixture in entry["fixtures"].items()
-    if "error" not in fixture and name.startswith("stack_")
-]
+CASES = fixture_cases(MANIFEST, lambda name: not name.startswith("stack_"))
+STACKS = fixture_cases(MANIFEST, lambda name: name.startswith("stack_"))
 MERGED = [(f, n) for f, n in CASES if (LORA / f / n / "merged.safetensors").exists()]
-
-
-def _ids(cases):
-    return [f"{f}-{n}" for f, n in cases]
-
-
-def _base(family: str):
-    model = AutoModel.from_pretrained(ROOT / family / "base").eval()
-    adapters.init(model)
-    return model
-
-
-def _outputs(model, family: str) -> dict[str, torch.Tensor]:
-    batch = load_file(ROOT / family / "inputs.safetensors")
-    with torch.no_grad():
-        out = model(**batch)
-    result = {"last_hidden_state": out.last_hidden_state}
-    if getattr(out, "encoder_last_hidden_state", None) is not None:
-        result["encoder_last_hidden_state"] = out.encoder_last_hidden_state
-    return result
 
 
 def _assert_outputs(got: dict, expected: dict) -> float:
@@ -67,7 +35,7 @@ def _assert_outputs(got: dict, expected: dict) -> float:
 
 def _load(family: str, fixture: str):
     folder = LORA / family / fixture
-    model = _base(family)
+    model = reference_base(family)
     info: dict = {}
     assert model.load_adapter(str(folder), set_active=True, loading_info=info) == "a"
     unsaved = folder / "unsaved_params.safetensors"
@@ -84,23 +52,23 @@ def _load(family: str, fixture: str):
     return model
 
 
-@pytest.mark.parametrize(("family", "fixture"), CASES, ids=_ids(CASES))
+@pytest.mark.parametrize(("family", "fixture"), CASES, ids=case_ids(CASES))
 def test_reference_lora_adapter_loads_with_same_outputs(family, fixture):
     model = _load(family, fixture)
-    _assert_outputs(_outputs(model, family), load_file(LORA / family / fixture / "expected.safetensors"))
+    _assert_outputs(reference_outputs(model, family), load_file(LORA / family / fixture / "expected.safetensors"))
 
 
-@pytest.mark.parametrize(("family", "fixture"), MERGED, ids=_ids(MERGED))
+@pytest.mark.parametrize(("family", "fixture"), MERGED, ids=case_ids(MERGED))
 def test_merged_outputs_equal_the_reference(family, fixture):
     model = _load(family, fixture)
     model.merge_adapter("a")
-    _assert_outputs(_outputs(model, family), load_file(LORA / family / fixture / "merged.safetensors"))
+    _assert_outputs(reference_outputs(model, family), load_file(LORA / family / fixture / "merged.safetensors"))
 
 
-@pytest.mark.parametrize(("family", "fixture"), CASES, ids=_ids(CASES))
+@pytest.mark.parametrize(("family", "fixture"), CASES, ids=case_ids(CASES))
 def test_saved_keys_and_shapes_equal_the_reference(family, fixture, tmp_path):
     entry = MANIFEST["families"][family]["fixtures"][fixture]
-    model = _base(family)
+    model = reference_base(family)
     model.load_adapter(str(LORA / family / fixture))
     model.save_adapter(tmp_path, "a")
     saved = {k: list(v.shape) for k, v in load_file(tmp_path / "adapter.safetensors").items()}
@@ -111,15 +79,15 @@ def test_saved_keys_and_shapes_equal_the_reference(family, fixture, tmp_path):
     assert get_adapter_config_hash(model.adapters_config.get("a")) == entry["config_hash"]
 
 
-@pytest.mark.parametrize(("family", "fixture"), STACKS, ids=_ids(STACKS))
+@pytest.mark.parametrize(("family", "fixture"), STACKS, ids=case_ids(STACKS))
 def test_stack_equals_the_reference(family, fixture):
     """The reference feeds each adapter of a LoRA Stack the previous adapter's output; (IA)³ vectors multiply."""
     folder = LORA / family / fixture
-    model = _base(family)
+    model = reference_base(family)
     for name in ("a", "b"):
         model.load_adapter(str(folder / name))
     model.set_active_adapters(Stack("a", "b"))
-    _assert_outputs(_outputs(model, family), load_file(folder / "expected.safetensors"))
+    _assert_outputs(reference_outputs(model, family), load_file(folder / "expected.safetensors"))
 
 
 def test_fixtures_cover_every_family_and_method():

@@ -19,52 +19,29 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModel
 
-import adapters
 from adapters import DiReftConfig
 from adapters.configuration import get_adapter_config_hash
 from adapters.io.format import read_weights
 from adapters.io.keys import from_file_keys
+from reference_helpers import (
+    REFERENCE_ROOT,
+    case_ids,
+    fixture_cases,
+    reference_base,
+    reference_inputs,
+    reference_outputs,
+)
 
-ROOT = Path(__file__).parents[1] / "fixtures" / "reference"
+ROOT = REFERENCE_ROOT
 METHODS = ROOT / "methods"
 MANIFEST = json.loads((METHODS / "manifest.json").read_text())
-CASES = [
-    (family, name)
-    for family, entry in MANIFEST["families"].items()
-    for name, fixture in entry["fixtures"].items()
-    if "error" not in fixture
-]
+CASES = fixture_cases(MANIFEST)
 GATED = [(f, n) for f, n in CASES if (METHODS / f / n / "gating_scores.safetensors").exists()]
-
-
-def _ids(cases):
-    return [f"{f}-{n}" for f, n in cases]
-
-
-def _base(family: str):
-    model = AutoModel.from_pretrained(ROOT / family / "base").eval()
-    adapters.init(model)
-    return model
-
-
-def _inputs(family: str) -> dict[str, torch.Tensor]:
-    return load_file(ROOT / family / "inputs.safetensors")
-
-
-def _outputs(model, family: str, **extra) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        out = model(**_inputs(family), **extra)
-    result = {"last_hidden_state": out.last_hidden_state}
-    if getattr(out, "encoder_last_hidden_state", None) is not None:
-        result["encoder_last_hidden_state"] = out.encoder_last_hidden_state
-    return result
 
 
 def _expected(family: str, fixture: str, rows: bool = False) -> dict[str, torch.Tensor]:
@@ -104,7 +81,7 @@ def _rows(batch: dict[str, torch.Tensor]):
 
 def _row_outputs(model, family: str) -> dict[str, torch.Tensor]:
     result = {}
-    for i, row in _rows(_inputs(family)):
+    for i, row in _rows(reference_inputs(family)):
         with torch.no_grad():
             out = model(**row)
         result[f"last_hidden_state/row{i}"] = out.last_hidden_state
@@ -121,31 +98,31 @@ def _max_diff(got: dict, expected: dict) -> float:
     return worst
 
 
-@pytest.mark.parametrize(("family", "fixture"), CASES, ids=_ids(CASES))
+@pytest.mark.parametrize(("family", "fixture"), CASES, ids=case_ids(CASES))
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_reference_adapter_loads_with_reference_outputs(family, fixture, attn):
-    model = _base(family)
+    model = reference_base(family)
     model.set_attn_implementation(attn)
     info: dict = {}
     assert model.load_adapter(str(METHODS / family / fixture), set_active=True, loading_info=info) == "a"
     # the reference's files also hold a copy of the prefix pool under every attention module: accepted, ignored
     assert info == {"missing_keys": [], "unexpected_keys": []}
     if not _rowwise(family, fixture):
-        _max_diff(_outputs(model, family), _expected(family, fixture))
+        _max_diff(reference_outputs(model, family), _expected(family, fixture))
         return
     rows = _row_outputs(model, family)
     _max_diff(rows, _expected(family, fixture, rows=True))
     if not _gated(family, fixture):  # our padded batch equals the rows run alone
-        batch = _outputs(model, family)
+        batch = reference_outputs(model, family)
         for key, value in rows.items():
             name, row = key.split("/row")
             torch.testing.assert_close(batch[name][int(row), : value.shape[1]], value[0], atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize(("family", "fixture"), CASES, ids=_ids(CASES))
+@pytest.mark.parametrize(("family", "fixture"), CASES, ids=case_ids(CASES))
 def test_saved_keys_equal_the_reference(family, fixture, tmp_path):
     entry = MANIFEST["families"][family]["fixtures"][fixture]
-    model = _base(family)
+    model = reference_base(family)
     model.load_adapter(str(METHODS / family / fixture))
     model.save_adapter(tmp_path, "a")
     saved = {k: list(v.shape) for k, v in load_file(tmp_path / "adapter.safetensors").items()}
@@ -154,12 +131,12 @@ def test_saved_keys_equal_the_reference(family, fixture, tmp_path):
     assert get_adapter_config_hash(model.adapters_config.get("a")) == entry["config_hash"]
 
 
-@pytest.mark.parametrize(("family", "fixture"), GATED, ids=_ids(GATED))
+@pytest.mark.parametrize(("family", "fixture"), GATED, ids=case_ids(GATED))
 def test_gating_scores_equal_the_reference(family, fixture):
-    model = _base(family)
+    model = reference_base(family)
     model.load_adapter(str(METHODS / family / fixture), set_active=True)
     rowwise = _rowwise(family, fixture)
-    runs = list(_rows(_inputs(family))) if rowwise else [(None, _inputs(family))]
+    runs = list(_rows(reference_inputs(family))) if rowwise else [(None, reference_inputs(family))]
     ours = {}
     for i, batch in runs:
         with torch.no_grad():
@@ -183,12 +160,12 @@ def test_gating_scores_equal_the_reference(family, fixture):
 DIREFT = [(f, n) for f, n in CASES if n == "direft_tied"]
 
 
-@pytest.mark.parametrize(("family", "fixture"), DIREFT, ids=_ids(DIREFT))
+@pytest.mark.parametrize(("family", "fixture"), DIREFT, ids=case_ids(DIREFT))
 def test_direft_weights_under_a_direft_config_give_the_reference_outputs(family, fixture):
     folder = METHODS / family / fixture
     saved = json.loads((folder / "adapter_config.json").read_text())["config"]
     fields = {k: v for k, v in saved.items() if k != "architecture"}
-    model = _base(family)
+    model = reference_base(family)
     model.add_adapter("a", config=DiReftConfig(**fields), set_active=True)
     entry = MANIFEST["families"][family]["fixtures"][fixture]
     tensors = from_file_keys(model, read_weights(folder / entry["weights_file"]))
@@ -196,7 +173,7 @@ def test_direft_weights_under_a_direft_config_give_the_reference_outputs(family,
     with torch.no_grad():
         for key, value in tensors.items():
             state[key].copy_(value)
-    _max_diff(_outputs(model, family), load_file(folder / "expected.safetensors"))
+    _max_diff(reference_outputs(model, family), load_file(folder / "expected.safetensors"))
 
 
 def test_fixtures_cover_the_reference_support_table():
