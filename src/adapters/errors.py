@@ -12,8 +12,11 @@ __all__ = [
     "AdapterError",
     "AdapterConfigError",
     "ConfigFieldError",
+    "ConfigKeyError",
     "AdapterExistsError",
     "AdapterNotFoundError",
+    "EmbeddingNotFoundError",
+    "ArgumentError",
     "UnsupportedModelError",
     "UnsupportedAttentionError",
     "UnsupportedMethodError",
@@ -35,12 +38,34 @@ class ConfigFieldError(AdapterConfigError, TypeError):
     """A config was given a field it does not have (the reference raised ``TypeError`` here)."""
 
 
+class _PlainMessage(KeyError):
+    """A ``KeyError`` whose ``str()`` is the message itself (``KeyError`` would show it quoted, as a key)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigKeyError(AdapterConfigError, _PlainMessage):
+    """A config lacks an entry it needs for a model, e.g. a ``reduction_factor`` mapping with neither the layer's
+    index nor ``"default"`` (the reference raised ``KeyError`` here)."""
+
+
+class ArgumentError(AdapterError, ValueError, _PlainMessage):
+    """Arguments that only work together were not given together (e.g. ``reference_embedding`` without
+    ``reference_tokenizer``; the reference raised ``KeyError`` here)."""
+
+
 class AdapterExistsError(AdapterError, ValueError):
     """An adapter (or head, or fusion) with that name already exists and ``overwrite_ok`` was not set."""
 
 
 class AdapterNotFoundError(AdapterError, ValueError):
     """An adapter (or head, or fusion) name was used that the model does not have."""
+
+
+class EmbeddingNotFoundError(AdapterNotFoundError, _PlainMessage):
+    """An adapter embedding name was used that the model does not have (the reference raised ``ValueError`` or
+    ``KeyError``, depending on the method)."""
 
 
 class UnsupportedModelError(AdapterError, ValueError):

@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class AdapterFusionConfig(AdapterConfig):
     """AdapterFusion (Pfeiffer et al., 2021, "AdapterFusion: Non-Destructive Task Composition for Transfer Learning").
 
@@ -62,7 +62,7 @@ class AdapterFusionConfig(AdapterConfig):
         return ADAPTERFUSION_CONFIG_MAP
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class StaticAdapterFusionConfig(AdapterFusionConfig):
     """AdapterFusion without a value projection (Pfeiffer et al., 2021), identifier ``"static"``."""
 
@@ -78,7 +78,7 @@ class StaticAdapterFusionConfig(AdapterFusionConfig):
     dropout_prob: float | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DynamicAdapterFusionConfig(AdapterFusionConfig):
     """AdapterFusion with a learned, regularized value projection (Pfeiffer et al., 2021), identifier ``"dynamic"``."""
 

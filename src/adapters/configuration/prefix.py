@@ -10,7 +10,7 @@ from .base import AdapterConfig
 __all__ = ["PrefixTuningConfig", "PromptTuningConfig"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class PrefixTuningConfig(AdapterConfig):
     """Prefix tuning (Li & Liang, 2021, "Prefix-Tuning: Optimizing Continuous Prompts for Generation").
 
@@ -49,7 +49,7 @@ class PrefixTuningConfig(AdapterConfig):
     }
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class PromptTuningConfig(AdapterConfig):
     """Prompt tuning (Lester et al., 2021, "The Power of Scale for Parameter-Efficient Prompt Tuning").
 
