@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from . import configuration as _configuration
+from . import models, utils  # noqa: F401  (import paths of the reference: adapters.models.<family>, adapters.utils)
 from .auto import ADAPTER_MODEL_CLASSES as _ADAPTER_MODEL_CLASSES
 from .auto import ADAPTER_MODEL_MAPPING, AutoAdapterModel, legacy_class
 from .composition import (
@@ -39,9 +40,12 @@ from .errors import (
     AdapterExistsError,
     AdapterFileNotFoundError,
     AdapterNotFoundError,
+    ArgumentError,
     CheckpointError,
     CompositionError,
     ConfigFieldError,
+    ConfigKeyError,
+    EmbeddingNotFoundError,
     UnsupportedAttentionError,
     UnsupportedMethodError,
     UnsupportedModelError,
@@ -64,6 +68,12 @@ from .heads import (
 )
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
+from .model_mixin import (
+    EmbeddingAdaptersMixin,
+    InvertibleAdaptersMixin,
+    InvertibleAdaptersWrapperMixin,
+    ModelWithHeadsAdaptersMixin,
+)
 from .version import __version__
 from .wrappers import init
 
@@ -91,6 +101,10 @@ __all__ = [
     "ModelWithFlexibleHeadsAdaptersMixin",
     "init",
     "ModelAdaptersMixin",
+    "EmbeddingAdaptersMixin",
+    "InvertibleAdaptersMixin",
+    "InvertibleAdaptersWrapperMixin",
+    "ModelWithHeadsAdaptersMixin",
     "AdapterMethod",
     "AdapterSetup",
     # composition
@@ -108,6 +122,9 @@ __all__ = [
     "AdapterError",
     "AdapterConfigError",
     "ConfigFieldError",
+    "ConfigKeyError",
+    "EmbeddingNotFoundError",
+    "ArgumentError",
     "AdapterExistsError",
     "AdapterNotFoundError",
     "AdapterFileNotFoundError",

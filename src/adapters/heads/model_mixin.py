@@ -28,6 +28,7 @@ from .classification import (
 )
 from .dependency_parsing import BiaffineParsingHead
 from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead
+from .with_heads import ModelWithHeadsAdaptersMixin
 
 __all__ = ["ModelWithFlexibleHeadsAdaptersMixin", "MODEL_HEAD_MAP"]
 
@@ -76,7 +77,7 @@ def _slice_output(outputs, part: slice | None):
     return type(outputs)(**sliced)
 
 
-class ModelWithFlexibleHeadsAdaptersMixin:
+class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
     """Flexible, named prediction heads (mixed into the generated ``<Arch>AdapterModel`` classes)."""
 
     head_types: tuple[str, ...] = ()
