@@ -20,6 +20,7 @@ __all__ = [
     "UnsupportedModelError",
     "UnsupportedAttentionError",
     "UnsupportedMethodError",
+    "AdapterTypeError",
     "CompositionError",
     "CheckpointError",
     "AdapterFileNotFoundError",
@@ -79,6 +80,11 @@ class UnsupportedAttentionError(UnsupportedModelError):
 
 class UnsupportedMethodError(AdapterError, ValueError):
     """The adapter method (or one of its options) is not supported on this model."""
+
+
+class AdapterTypeError(UnsupportedMethodError, TypeError):
+    """An operation got an adapter of the wrong kind, e.g. ``share_parameters`` on adapters that are not multi-task
+    (MTL-LoRA) adapters (the reference raised ``TypeError`` here)."""
 
 
 class CompositionError(AdapterError, ValueError):

@@ -9,7 +9,7 @@ import torch
 
 from .composition import AdapterCompositionBlock, Fuse, parse_composition
 from .configuration import AdapterFusionConfig
-from .errors import AdapterExistsError, AdapterNotFoundError, UnsupportedMethodError
+from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
 
 __all__ = ["FusionMixin"]
 
@@ -45,6 +45,7 @@ class FusionMixin:
         missing = [n for n in names if n not in self.adapters_config]
         if missing:
             raise AdapterNotFoundError(f"Cannot fuse {fuse!r}: no adapter named {', '.join(map(repr, missing))}.")
+        self._check_same_locations(names)
         fusion_name = name or fuse.name
         config = AdapterFusionConfig.load(config or "dynamic")
         if fusion_name in self.adapters_config.fusions:
@@ -67,6 +68,18 @@ class FusionMixin:
         if set_active:
             self.set_active_adapters(Fuse(*fuse, name=fusion_name))
         return fusion_name
+
+    def _check_same_locations(self, names: list[str]) -> None:
+        """Fused bottleneck adapters must sit at the same locations (as in the reference, which raised here)."""
+        members = [[m for m in self.adapters_config.get(n).members() if m.architecture is None] for n in names]
+        locations = ["mh_adapter", "output_adapter"] + (["cross_adapter"] if self.config.is_encoder_decoder else [])
+        for location in locations:
+            values = {n: [m[location] for m in found] for n, found in zip(names, members) if found}
+            if len({str(v) for v in values.values()}) > 1:
+                raise CompositionError(
+                    f"All fused adapters must define the same value for config attribute {location}; got "
+                    f"{', '.join(f'{n!r}: {v[0] if len(v) == 1 else v}' for n, v in values.items())}."
+                )
 
     def delete_adapter_fusion(self, adapter_names: Fuse | list[str] | str) -> None:
         """Remove a fusion (by ``Fuse``, name list or fusion name); a no-op if it does not exist."""

@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from .architectures.attach import spec_for_model
+from .heads.shared_base import share_adapters_with_base_model
 from .heads.static import StaticHeadsMixin
 from .model import ModelAdaptersMixin
 
@@ -43,4 +44,5 @@ def init(model: nn.Module, adapters_config: Any = None, interface: Any = None) -
     spec_for_model(model)
     model.__class__ = _adapter_class(type(model))
     model._init_adapters(adapters_config)
+    share_adapters_with_base_model(model)  # model.bert.add_adapter(...) works on the same adapters
     return model

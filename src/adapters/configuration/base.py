@@ -186,6 +186,10 @@ class AdapterConfig(Mapping):
 
     __hash__ = None  # type: ignore[assignment]  # configs hold lists; use get_adapter_config_hash()
 
+    def members(self) -> tuple[AdapterConfig, ...]:
+        """The single-method configs this config consists of: ``(self,)``, or a union's member configs."""
+        return (self,)
+
     # ------------------------------------------------------------------ extra (unknown) attributes
 
     @property

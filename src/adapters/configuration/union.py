@@ -81,6 +81,9 @@ class ConfigUnion(AdapterConfig):
     def __len__(self) -> int:
         return sum(len(config) for config in self.configs)
 
+    def members(self) -> tuple[AdapterConfig, ...]:
+        return tuple(self.configs)
+
     # ------------------------------------------------------------------ serialization
 
     def to_dict(self) -> dict[str, Any]:
