@@ -134,15 +134,26 @@ class FusionMixin:
         with_head: bool | str = False,
         use_safetensors: bool = True,
     ) -> None:
-        """Save a fusion (config + weights) in the reference format."""
+        """Save a fusion (config + weights) in the reference format.
+
+        ``with_head=True`` also saves the head named like the fusion, ``with_head="name"`` that head, into the same
+        folder (``load_adapter_fusion`` loads it back).
+
+        Raises:
+            AdapterNotFoundError: the head to save does not exist (nothing is written).
+        """
         from .io.fusion import save_fusion
 
         fuse = _fuse_of(adapter_names)
         name = fuse.name if fuse.name in self.adapters_config.fusions else str(adapter_names)
-        save_fusion(self, save_directory, name, meta_dict=meta_dict, use_safetensors=use_safetensors)
-        heads = getattr(self, "heads", None)
         head_name = with_head if isinstance(with_head, str) else name
-        if with_head and heads is not None and head_name in heads:
+        if with_head and head_name not in (getattr(self, "heads", None) or {}):
+            raise AdapterNotFoundError(
+                f"No head named {head_name!r} to save with fusion {name!r}; heads: "
+                f"{', '.join(getattr(self, 'heads', None) or {}) or 'none'}."
+            )
+        save_fusion(self, save_directory, name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        if with_head:
             self.save_head(save_directory, head_name, use_safetensors=use_safetensors)
 
     def load_adapter_fusion(
@@ -155,13 +166,22 @@ class FusionMixin:
         use_safetensors: bool | None = None,
         **kwargs,
     ) -> str:
-        """Load a saved fusion (its adapters must be loaded first); returns the fusion's name."""
-        from .io.fusion import load_fusion
+        """Load a saved fusion (its adapters must be loaded first); returns the fusion's name.
 
+        With ``with_head`` (default), a head saved next to it is loaded too, under its saved name (or ``load_as``).
+        """
+        from .io.fusion import load_fusion
+        from .io.heads import has_saved_head
+
+        existed = set(self.adapters_config.fusions)
         name = load_fusion(self, adapter_fusion_name_or_path, load_as=load_as, use_safetensors=use_safetensors)
-        heads = getattr(self, "heads", None)
-        if with_head and heads is not None and (Path(adapter_fusion_name_or_path) / "head_config.json").is_file():
-            self.load_head(adapter_fusion_name_or_path, load_as=name)
+        if with_head and hasattr(self, "heads") and has_saved_head(adapter_fusion_name_or_path):
+            try:
+                self.load_head(adapter_fusion_name_or_path, load_as=load_as, use_safetensors=use_safetensors)
+            except BaseException:
+                if name not in existed:  # a new fusion whose head failed is removed again
+                    self.delete_adapter_fusion(name)
+                raise
         if set_active:
             _, names = self.adapters_config.get_fusion(name)
             self.set_active_adapters(Fuse(*names, name=name))

@@ -27,7 +27,7 @@ from .classification import (
     TaggingHead,
 )
 from .dependency_parsing import BiaffineParsingHead
-from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead
+from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead, lm_head_is_tied
 from .with_heads import ModelWithHeadsAdaptersMixin
 
 __all__ = ["ModelWithFlexibleHeadsAdaptersMixin", "MODEL_HEAD_MAP"]
@@ -304,8 +304,7 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
     # tying -------------------------------------------------------------------------------------------------------
     def _tie_head(self, head: PredictionHead) -> None:
         output = head.get_output_embeddings()
-        text_config = self.config.get_text_config()
-        if output is None or not getattr(text_config, "tie_word_embeddings", False):
+        if output is None or not lm_head_is_tied(self.config.get_text_config()):
             return
         embeddings = self.get_input_embeddings()
         if output.weight.shape != embeddings.weight.shape:
@@ -318,9 +317,19 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
             self.all_tied_weights_keys[target] = source
 
     def _untie_head(self, name: str) -> None:
+        """Forget head ``name``'s tying (bookkeeping only; see :meth:`untie_output_embedding`)."""
         for mapping in (self._tied_weights_keys, getattr(self, "all_tied_weights_keys", None) or {}):
             for key in [k for k in mapping if k.startswith(f"heads.{name}.")]:
                 del mapping[key]
+
+    def untie_output_embedding(self, name: str) -> None:
+        """Give head ``name`` its own copy of the output-embedding weight if it shares the input embedding's
+        (used when a saved head brings an output embedding that differs from the model's input embedding: copying
+        it into the shared weight would change the base model)."""
+        output = self.heads[name].get_output_embeddings()
+        if output is not None and output.weight is self.get_input_embeddings().weight:
+            output.weight = nn.Parameter(output.weight.detach().clone(), requires_grad=output.weight.requires_grad)
+            self._untie_head(name)
 
     def average_head(
         self,

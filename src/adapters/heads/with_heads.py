@@ -26,11 +26,10 @@ class ModelWithHeadsAdaptersMixin:
                     param.requires_grad = not freeze
 
     def train_adapter(self, adapter_setup: Any, train_embeddings: bool = False) -> None:
-        """As :meth:`ModelAdaptersMixin.train_adapter`; the head's output embedding stays frozen unless
-        ``train_embeddings``."""
+        """As :meth:`ModelAdaptersMixin.train_adapter`; the head's output embedding is frozen, or trained with
+        ``train_embeddings`` (then also after an earlier call froze it)."""
         super().train_adapter(adapter_setup, train_embeddings=train_embeddings)
-        if not train_embeddings:
-            self.freeze_embeddings()
+        self.freeze_embeddings(not train_embeddings)
 
     def train_adapter_fusion(self, adapter_setup: Any, unfreeze_adapters: bool = False) -> None:
         """As :meth:`FusionMixin.train_adapter_fusion`; the head's output embedding stays frozen."""
