@@ -16,27 +16,20 @@ import copy
 
 from torch import nn
 
+from ._classes import mixed_into
 from .configuration import ModelAdaptersConfig
 
 __all__ = ["bind_adapters_config", "unbound_config"]
 
-_CACHE: dict[type, type] = {}
 
+class _SerialisesAdapters:
+    """Mixed into the model's config class: ``to_dict`` writes the live adapters as the reference's plain dict."""
 
-def _config_class(cls: type) -> type:
-    if cls not in _CACHE:
-
-        def to_dict(self):
-            output = super(new_class, self).to_dict()
-            if isinstance(output.get("adapters"), ModelAdaptersConfig):
-                output["adapters"] = output["adapters"].to_dict()
-            return output
-
-        new_class = type(
-            cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "to_dict": to_dict}
-        )
-        _CACHE[cls] = new_class
-    return _CACHE[cls]
+    def to_dict(self):
+        output = super().to_dict()
+        if isinstance(output.get("adapters"), ModelAdaptersConfig):
+            output["adapters"] = output["adapters"].to_dict()
+        return output
 
 
 def _live_registry(config) -> ModelAdaptersConfig | None:
@@ -71,6 +64,6 @@ def bind_adapters_config(model: nn.Module, adapters_config: ModelAdaptersConfig)
             if module.__dict__.get("config") is config:
                 module.config = own
         config = own
-    if type(config) not in _CACHE.values():
-        config.__class__ = _config_class(type(config))
+    if not isinstance(config, _SerialisesAdapters):
+        config.__class__ = mixed_into(type(config), _SerialisesAdapters)
     config.adapters = adapters_config

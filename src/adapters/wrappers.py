@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from ._classes import mixed_into
 from .architectures.attach import spec_for_model
 from .heads.shared_base import share_adapters_with_base_model
 from .heads.static import StaticHeadsMixin
@@ -13,19 +14,10 @@ from .model import ModelAdaptersMixin
 
 __all__ = ["init"]
 
-_CLASS_CACHE: dict[type, type] = {}
-
 
 def _adapter_class(cls: type) -> type:
-    """``cls`` with :class:`ModelAdaptersMixin` (and :class:`StaticHeadsMixin`) mixed in; same name, module and
-    qualname, so transformers' per-class registries (e.g. output recording) keep finding it."""
-    if cls not in _CLASS_CACHE:
-        _CLASS_CACHE[cls] = type(
-            cls.__name__,
-            (StaticHeadsMixin, ModelAdaptersMixin, cls),
-            {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__},
-        )
-    return _CLASS_CACHE[cls]
+    """``cls`` with :class:`ModelAdaptersMixin` (and :class:`StaticHeadsMixin`) mixed in."""
+    return mixed_into(cls, StaticHeadsMixin, ModelAdaptersMixin)
 
 
 def init(model: nn.Module, adapters_config: Any = None, interface: Any = None) -> nn.Module:

@@ -1,52 +1,23 @@
-"""The reference's ``adapters.configuration.adapter_config`` import path (re-exports; see the modules per method)."""
+"""The reference's ``adapters.configuration.adapter_config`` import path: every adapter config class, the config map
+and the default (re-exported from the modules per method)."""
 
 from __future__ import annotations
 
+from . import bottleneck, lora, maps, prefix, reft, union
 from .base import AdapterConfig
-from .bottleneck import (
-    AdapterPlusConfig,
-    BnConfig,
-    CompacterConfig,
-    CompacterPlusPlusConfig,
-    DoubleSeqBnConfig,
-    DoubleSeqBnInvConfig,
-    ParBnConfig,
-    SeqBnConfig,
-    SeqBnInvConfig,
-)
-from .lora import DoRAConfig, DvoRAConfig, IA3Config, LoRAConfig, MTLLoRAConfig, MultiTaskConfig, VeraConfig
-from .maps import ADAPTER_CONFIG_MAP, DEFAULT_ADAPTER_CONFIG
-from .prefix import PrefixTuningConfig, PromptTuningConfig
-from .reft import DiReftConfig, LoReftConfig, NoReftConfig, ReftConfig
-from .union import ConfigUnion, MAMConfig, UniPELTConfig
+from .bottleneck import *  # noqa: F403
+from .lora import *  # noqa: F403
+from .maps import *  # noqa: F403
+from .prefix import *  # noqa: F403
+from .reft import *  # noqa: F403
+from .union import *  # noqa: F403
 
 __all__ = [
     "AdapterConfig",
-    "BnConfig",
-    "SeqBnConfig",
-    "CompacterPlusPlusConfig",
-    "SeqBnInvConfig",
-    "DoubleSeqBnConfig",
-    "CompacterConfig",
-    "DoubleSeqBnInvConfig",
-    "ParBnConfig",
-    "AdapterPlusConfig",
-    "PrefixTuningConfig",
-    "PromptTuningConfig",
-    "LoRAConfig",
-    "IA3Config",
-    "VeraConfig",
-    "DoRAConfig",
-    "DvoRAConfig",
-    "MultiTaskConfig",
-    "MTLLoRAConfig",
-    "ReftConfig",
-    "LoReftConfig",
-    "NoReftConfig",
-    "DiReftConfig",
-    "ConfigUnion",
-    "MAMConfig",
-    "UniPELTConfig",
-    "ADAPTER_CONFIG_MAP",
-    "DEFAULT_ADAPTER_CONFIG",
+    *bottleneck.__all__,
+    *lora.__all__,
+    *prefix.__all__,
+    *reft.__all__,
+    *union.__all__,
+    *maps.__all__,
 ]

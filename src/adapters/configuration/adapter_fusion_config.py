@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from .fusion import (
-    ADAPTERFUSION_CONFIG_MAP,
-    DEFAULT_ADAPTERFUSION_CONFIG,
-    AdapterFusionConfig,
-    DynamicAdapterFusionConfig,
-    StaticAdapterFusionConfig,
-)
+from . import fusion
+from .fusion import *  # noqa: F403
 
-__all__ = [
-    "AdapterFusionConfig",
-    "StaticAdapterFusionConfig",
-    "DynamicAdapterFusionConfig",
-    "ADAPTERFUSION_CONFIG_MAP",
-    "DEFAULT_ADAPTERFUSION_CONFIG",
-]
+__all__ = list(fusion.__all__)

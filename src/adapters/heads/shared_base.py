@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["share_adapters_with_base_model", "SharedBaseModelMixin"]
+from .._classes import mixed_into
 
-_CLASS_CACHE: dict[type, type] = {}
+__all__ = ["share_adapters_with_base_model", "SharedBaseModelMixin"]
 
 
 class SharedBaseModelMixin:
@@ -31,22 +31,12 @@ class SharedBaseModelMixin:
         return self._adapter_owner._embedding_state()
 
 
-def _shared_class(cls: type) -> type:
-    from ..model import ModelAdaptersMixin
-
-    if cls not in _CLASS_CACHE:
-        _CLASS_CACHE[cls] = type(
-            cls.__name__,
-            (SharedBaseModelMixin, ModelAdaptersMixin, cls),
-            {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__},
-        )
-    return _CLASS_CACHE[cls]
-
-
 def share_adapters_with_base_model(owner: nn.Module) -> None:
     """Give ``owner.base_model`` the adapter API on ``owner``'s adapters (no-op when the owner is its own base)."""
     base = owner.base_model
     if base is owner or isinstance(base, SharedBaseModelMixin):
         return
-    base.__class__ = _shared_class(type(base))
+    from ..model import ModelAdaptersMixin
+
+    base.__class__ = mixed_into(type(base), SharedBaseModelMixin, ModelAdaptersMixin)
     object.__setattr__(base, "_adapter_owner", owner)  # a plain attribute: not a submodule, not in the state dict
