@@ -23,6 +23,7 @@ install: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
