@@ -40,6 +40,7 @@ from typing import Any
 import adapters.composition as composition
 import adapters.configuration as configuration
 import adapters.errors as errors
+from adapters.configuration.base import _default_of
 from adapters.heads.families import HEAD_FAMILIES
 from adapters.heads.model_mixin import MODEL_HEAD_MAP, ModelWithFlexibleHeadsAdaptersMixin
 from adapters.methods import registered_methods
@@ -67,14 +68,6 @@ def fmt(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{fmt(k)}: {fmt(v)}" for k, v in value.items()) + "}"
     return repr(value)
-
-
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return dataclasses.MISSING
 
 
 def attribute_docs(cls: type) -> dict[str, str]:
@@ -107,14 +100,14 @@ def fields_table(name: str) -> str:
     docs = attribute_docs(cls)
     rows = ["| field | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(cls):
-        default = _default(f)
+        default = _default_of(f)
         shown = "required" if default is dataclasses.MISSING else f"`{fmt(default)}`"
         rows.append(f"| `{f.name}` | {_cell(shown)} | {_cell(docs.get(f.name, ''))} |")
     return "\n".join(rows) + "\n"
 
 
 def _defaults(cls: type) -> dict[str, Any]:
-    return {f.name: _default(f) for f in dataclasses.fields(cls)}
+    return {f.name: _default_of(f) for f in dataclasses.fields(cls)}
 
 
 def _identifiers(cls: type) -> list[str]:
