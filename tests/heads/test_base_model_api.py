@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 import transformers as tf
@@ -84,13 +82,6 @@ def test_base_model_saves_base_relative_keys_that_load_into_the_head_model(tmp_p
     other = flex()
     other.load_adapter(str(tmp_path))
     assert set(model.get_adapter("x")) == set(other.get_adapter("x"))
-
-
-def test_a_copied_model_has_its_own_adapters():
-    model = flex()
-    twin = copy.deepcopy(model)
-    twin.base_model.add_adapter("only_in_twin")
-    assert "only_in_twin" in twin.adapters_config and "only_in_twin" not in model.adapters_config
 
 
 def test_static_head_model_base_is_adapter_enabled_too():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import AdapterNotFoundError
+from .files import has_static_head, load_adapter_and_head, load_static_head, save_static_head
 from .with_heads import ModelWithHeadsAdaptersMixin
 
 __all__ = ["StaticHeadsMixin"]
@@ -21,8 +22,6 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
         Raises:
             AdapterNotFoundError: the model has no head (a base model such as ``BertModel``).
         """
-        from ..io.heads import save_static_head
-
         if not save_static_head(self, save_directory, use_safetensors=use_safetensors):
             raise AdapterNotFoundError(f"{type(self).__name__} has no prediction head to save.")
 
@@ -38,8 +37,6 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
 
         ``id2label`` replaces the model config's labels. Raises as ``load_adapter`` does for heads of another class.
         """
-        from ..io.heads import load_static_head
-
         load_static_head(self, save_directory, use_safetensors=use_safetensors)
         if id2label is not None:
             self.config.id2label = {int(i): label for i, label in id2label.items()}
@@ -54,9 +51,13 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
         custom_weights_loaders=None,
         use_safetensors: bool = True,
     ) -> None:
-        from ..io.heads import save_static_head
-
-        super().save_adapter(save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        super().save_adapter(
+            save_directory,
+            adapter_name,
+            meta_dict=meta_dict,
+            custom_weights_loaders=custom_weights_loaders,
+            use_safetensors=use_safetensors,
+        )
         if with_head:
             save_static_head(self, save_directory, use_safetensors=use_safetensors)
 
@@ -76,8 +77,6 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the static head saved next to it."""
-        from ..io.heads import has_static_head, load_adapter_and_head, load_static_head
-
         def load_head(folder, name):
             if has_static_head(self):
                 load_static_head(self, folder, use_safetensors=use_safetensors)
@@ -89,8 +88,11 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
             load_head,
             with_head=with_head,
             set_active=set_active,
+            config=config,
             version=version,
+            model_name=model_name,
             load_as=load_as,
+            custom_weights_loaders=custom_weights_loaders,
             leave_out=leave_out,
             use_safetensors=use_safetensors,
             **kwargs,
