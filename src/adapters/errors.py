@@ -39,21 +39,23 @@ class ConfigFieldError(AdapterConfigError, TypeError):
     """A config was given a field it does not have (the reference raised ``TypeError`` here)."""
 
 
-class _PlainMessage(KeyError):
-    """A ``KeyError`` whose ``str()`` is the message itself (``KeyError`` would show it quoted, as a key)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+def _message(self) -> str:
+    """``str()`` of our ``KeyError`` subclasses: the message itself (``KeyError`` would quote it, as a key)."""
+    return str(self.args[0]) if self.args else ""
 
 
-class ConfigKeyError(AdapterConfigError, _PlainMessage):
+class ConfigKeyError(AdapterConfigError, KeyError):
     """A config lacks an entry it needs for a model, e.g. a ``reduction_factor`` mapping with neither the layer's
     index nor ``"default"`` (the reference raised ``KeyError`` here)."""
 
+    __str__ = _message
 
-class ArgumentError(AdapterError, ValueError, _PlainMessage):
+
+class ArgumentError(AdapterError, ValueError, KeyError):
     """Arguments that only work together were not given together (e.g. ``reference_embedding`` without
     ``reference_tokenizer``; the reference raised ``KeyError`` here)."""
+
+    __str__ = _message
 
 
 class AdapterExistsError(AdapterError, ValueError):
@@ -64,9 +66,11 @@ class AdapterNotFoundError(AdapterError, ValueError):
     """An adapter (or head, or fusion) name was used that the model does not have."""
 
 
-class EmbeddingNotFoundError(AdapterNotFoundError, _PlainMessage):
+class EmbeddingNotFoundError(AdapterNotFoundError, KeyError):
     """An adapter embedding name was used that the model does not have (the reference raised ``ValueError`` or
     ``KeyError``, depending on the method)."""
+
+    __str__ = _message
 
 
 class UnsupportedModelError(AdapterError, ValueError):

@@ -28,7 +28,7 @@ from torch import nn
 from ..architectures.attach import HOOK_CONSUME, AdapterRuntime, LayerRef, resolve_path
 from ..architectures.attention import AttentionCall, attention_hooks, prepend_keys_values, unhooked_implementation
 from ..architectures.spec import AttentionSite
-from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
+from ..composition import AdapterCompositionBlock, BatchSplit, MultiTask, Parallel, Stack
 from ..configuration import ConfigUnion, PrefixTuningConfig
 from ..errors import CompositionError, UnsupportedAttentionError, UnsupportedMethodError
 from ._common import activation, place_like, seeded
@@ -150,7 +150,7 @@ class PrefixAttentionSite:
     """
 
     method_name = "Prefix tuning"
-    supported_blocks = frozenset({Stack, Parallel, BatchSplit})
+    supported_blocks = frozenset({Stack, Parallel, BatchSplit, MultiTask})
 
     def __init__(self, runtime: AdapterRuntime, ref: LayerRef, site: AttentionSite):
         self.runtime, self.site = runtime, site
