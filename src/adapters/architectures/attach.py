@@ -9,6 +9,7 @@ active for layer i" for the hooks, taking ``AdapterSetup`` contexts and AdapterD
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -118,7 +119,8 @@ def resolve_path(root: nn.Module, path: str) -> tuple[nn.Module, str]:
 
 
 def spec_for_model(model: nn.Module) -> ArchitectureSpec:
-    """The spec of the model's family; :class:`UnsupportedModelError` lists the supported types otherwise."""
+    """The spec of the model's family, restricted to the parts this model has (see :func:`present_parts`);
+    :class:`UnsupportedModelError` lists the supported types otherwise."""
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     spec = spec_for_model_type(model_type) if model_type else None
     if spec is None:
@@ -126,7 +128,37 @@ def spec_for_model(model: nn.Module) -> ArchitectureSpec:
             f"Model type {model_type!r} ({type(model).__name__}) is not supported. Supported model types: "
             f"{', '.join(supported_model_types())}."
         )
-    return spec
+    return present_parts(spec, model.base_model)
+
+
+def _has_path(root: nn.Module, path: str) -> bool:
+    try:
+        resolve_path(root, path)
+    except (UnsupportedModelError, IndexError):
+        return False
+    return True
+
+
+def present_parts(spec: ArchitectureSpec, base: nn.Module) -> ArchitectureSpec:
+    """``spec`` without the layer groups (and invertible / prompt sites) that ``base`` lacks.
+
+    transformers builds some classes of a family from part of the model: ``T5EncoderModel`` and
+    ``T5ForTokenClassification`` have only the encoder, ``BartForCausalLM`` and ``MBartForCausalLM`` only the
+    decoder. Their layers are numbered from 0, as in the reference.
+    """
+    groups = tuple(g for g in spec.layer_groups if _has_path(base, g.path) and _has_path(base, g.inputs))
+    if not groups:
+        paths = ", ".join(repr(g.path) for g in spec.layer_groups)
+        raise UnsupportedModelError(
+            f"{type(base).__name__} has none of the layer stacks of the {spec.name} family ({paths})."
+        )
+    invertible = spec.invertible
+    if invertible is not None and not (_has_path(base, invertible.store) and _has_path(base, invertible.first_layer)):
+        invertible = None
+    prompt = spec.prompt if spec.prompt is not None and _has_path(base, spec.prompt.embedding) else None
+    if (groups, invertible, prompt) == (spec.layer_groups, spec.invertible, spec.prompt):
+        return spec
+    return dataclasses.replace(spec, layer_groups=groups, invertible=invertible, prompt=prompt)
 
 
 class AdapterRuntime:
