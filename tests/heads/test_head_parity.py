@@ -9,8 +9,8 @@ import torch
 import transformers as tf
 
 import adapters
-from adapters import AutoAdapterModel, Fuse, PredictionHead
-from adapters.errors import AdapterNotFoundError, UnsupportedMethodError
+from adapters import AutoAdapterModel, Fuse, Parallel, PredictionHead
+from adapters.errors import AdapterNotFoundError, CompositionError, UnsupportedMethodError
 from tiny_models import config, inputs
 
 
@@ -180,3 +180,18 @@ def test_save_adapter_fusion_with_a_missing_head_raises_and_writes_nothing(tmp_p
     with pytest.raises(AdapterNotFoundError, match="nope"):
         model.save_adapter_fusion(str(tmp_path / "f"), "a,b", with_head="nope")
     assert not (tmp_path / "f").exists()
+
+
+# ------------------------------------------------------------------------------------------- Parallel and heads
+def test_parallel_with_fewer_heads_than_channels_raises():
+    model = flex("bert")
+    for name in ("a", "b"):
+        model.add_adapter(name)
+    model.add_classification_head("a")
+    model.set_active_adapters(Parallel("a", "b"))
+    assert model.active_head == "a"  # not both heads exist, so the setup did not change the head
+    with pytest.raises(CompositionError, match="2 channels but 1 heads"):
+        model(**inputs("bert"))
+    model.add_classification_head("b")
+    model.active_head = ["a", "b"]
+    assert len(model(**inputs("bert"))) == 2

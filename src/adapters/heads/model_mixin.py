@@ -467,6 +467,7 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
             raise AdapterNotFoundError(f"No head named {missing[0]!r}. Heads: {', '.join(self.heads) or 'none'}.")
         kwargs.setdefault("invertible_adapter", self._invertible_adapter_function())
         if len(names) == 1 and not isinstance(selected, BatchSplit):
+            self._head_slices(selected, names, outputs[0].shape[0])  # under Parallel: one head per channel, or raise
             return self.heads[names[0]](outputs, cls_output, attention_mask, return_dict, **kwargs)
         split = isinstance(selected, BatchSplit)
         results = []
