@@ -16,6 +16,7 @@ import torch
 
 from ..configuration import AdapterConfig, ConfigUnion, get_adapter_config_hash, migrate_saved_config
 from ..errors import AdapterExistsError, AdapterFileNotFoundError, CheckpointError
+from ..methods.prefix_tuning import position_handling_on_load
 from ..methods.registry import ignored_file_key_pattern
 from .format import (
     ADAPTER_CONFIG_NAME,
@@ -132,6 +133,8 @@ def load_adapter(
     weights_path = find_weights_file(folder, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, use_safetensors)
     saved_name, name = data["name"], load_as or data["name"]
     config = _with_leave_out(config, leave_out)
+    shift = kwargs.pop("shift_relative_positions", None)  # T5 prefix tuning as adapters 1.x computed it
+    config = position_handling_on_load(model, config, data.get("version"), shift)
     tensors = from_file_keys(model, rename_adapter_keys(read_weights(weights_path), saved_name, name))
     ignored = ignored_file_key_pattern()
     if ignored is not None:
