@@ -83,8 +83,10 @@ REFERENCE_MODEL_CLASSES = {
 
 _HUB = "hub engineer (src/adapters/io/: hub resolution and index)"
 _TRAINING = "training engineer (adapters.trainer / adapters.training)"
-_BREADTH = "breadth engineer (AdapterModelInterface, load_model, more model families)"
-_RUNTIME = "lead (runtime, issue 9: per-call state and layer base classes)"
+_BREADTH = "breadth engineer (adapters.interface, wrappers.load_model/init_adapters_config, more model families)"
+# context.py sits below architectures/ (import-linter layers), so a global ForwardContext.get_context() needs the
+# model entries to publish the call record there; methods/ has no layer base classes (hooks + registry instead)
+_RUNTIME = "lead (runtime: ForwardContext over the per-call record; layer base classes of methods/)"
 OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     ("utils", "ADAPTER_CACHE"): _HUB,
     ("utils", "AdapterInfo"): _HUB,
