@@ -334,8 +334,13 @@ class ModelAdaptersMixin(FusionMixin):
         use_safetensors: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        """Load a saved adapter and return its name in the model (``load_as`` or the saved name).
+        """Load an adapter and return its name in the model (``load_as`` or the saved name).
 
+        ``adapter_name_or_path`` is looked up in this order (docs/sharing.md): a local folder, an http(s) URL of a
+        zip/tar archive or folder (downloaded once into ``ADAPTER_CACHE``), a Hugging Face Hub repo id (``version``
+        is the revision; ``cache_dir=`` and offline mode are honoured), a legacy AdapterHub identifier such as
+        ``"sentiment/sst-2@ukp"``. A PEFT LoRA, DoRA or (IA)³ checkpoint is converted on load. ``config`` and
+        ``model_name`` are deprecated: they only select adapters of the AdapterHub index (elsewhere they raise).
         ``loading_info={}`` as a keyword receives ``missing_keys`` and ``unexpected_keys``. Safetensors files are
         preferred when a folder has both formats; ``.bin`` files are read with ``torch.load(weights_only=True)``.
         On failure the model is left exactly as it was.
@@ -345,6 +350,8 @@ class ModelAdaptersMixin(FusionMixin):
         return load_adapter(
             self,
             adapter_name_or_path,
+            config=config,
+            model_name=model_name,
             version=version,
             load_as=load_as,
             leave_out=leave_out,

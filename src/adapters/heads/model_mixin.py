@@ -590,6 +590,8 @@ class ModelWithFlexibleHeadsAdaptersMixin:
             with_head=with_head,
             set_active=set_active,
             version=version,
+            config=config,
+            model_name=model_name,
             load_as=load_as,
             leave_out=leave_out,
             use_safetensors=use_safetensors,

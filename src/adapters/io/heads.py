@@ -202,10 +202,14 @@ def load_adapter_and_head(
     """Load an adapter with ``load_adapter`` and, with ``with_head``, the head saved next to it with
     ``load_head(folder, adapter_name)``. A failing head removes an adapter that was newly added (nothing is left
     half-loaded); returns the adapter's name."""
-    from .loading import read_adapter_config, resolve_adapter_folder
+    from .resolve import resolve_adapter
 
-    folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
-    existed = (load_as or read_adapter_config(folder)[0]["name"]) in model.adapters_config
+    resolved = resolve_adapter(
+        adapter_name_or_path, version=version, default_model_name=model.config.name_or_path, **kwargs
+    )
+    folder, load_as = resolved.folder, load_as or resolved.name
+    existed = load_as in model.adapters_config
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("config", "model_name")}  # used by the resolution only
     name = load_adapter(
         str(folder), load_as=load_as, leave_out=leave_out, set_active=False, use_safetensors=use_safetensors, **kwargs
     )
