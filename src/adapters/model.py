@@ -27,6 +27,7 @@ from .composition import AdapterCompositionBlock, Fuse, Stack, parse_composition
 from .configuration import AdapterConfig, ConfigUnion, ModelAdaptersConfig
 from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
 from .fusion_api import FusionMixin
+from .hub_api import HubMixin
 from .methods import method_for_config, registered_methods
 
 __all__ = ["ModelAdaptersMixin"]
@@ -54,7 +55,7 @@ def _check_adapter_name(name: Any) -> None:
         ) from None
 
 
-class ModelAdaptersMixin(FusionMixin):
+class ModelAdaptersMixin(FusionMixin, HubMixin):
     """Adapter management for a transformers model (mixed in by :func:`adapters.init`)."""
 
     adapters_config: ModelAdaptersConfig
@@ -301,11 +302,18 @@ class ModelAdaptersMixin(FusionMixin):
         meta_dict: dict | None = None,
         custom_weights_loaders: Any = None,
         use_safetensors: bool = True,
+        model_card: bool | dict | None = None,
     ) -> None:
-        """Save adapter ``adapter_name`` (config and weights) to ``save_directory`` in the reference format."""
+        """Save adapter ``adapter_name`` (config and weights) to ``save_directory`` in the reference format.
+
+        ``model_card=True`` (or a dict of card arguments, see ``save_adapter_card``) also writes a README.md.
+        """
         from .io.saving import save_adapter
 
         save_adapter(self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        if model_card:
+            card_kwargs = model_card if isinstance(model_card, dict) else {}
+            self.save_adapter_card(save_directory, adapter_name, **card_kwargs)
 
     def save_all_adapters(
         self,

@@ -19,10 +19,13 @@ class StaticHeadsMixin:
         meta_dict=None,
         custom_weights_loaders=None,
         use_safetensors: bool = True,
+        **kwargs,
     ) -> None:
         from ..io.heads import save_static_head
 
-        super().save_adapter(save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        super().save_adapter(
+            save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors, **kwargs
+        )
         if with_head:
             save_static_head(self, save_directory, use_safetensors=use_safetensors)
 
