@@ -70,10 +70,10 @@ def _check_name(archive: Path, name: str) -> str:
 
 def _zip_members(archive: Path, zf: zipfile.ZipFile) -> Iterator[_Member]:
     for info in zf.infolist():
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
+        kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no Unix file type
+        if kind == stat.S_IFLNK:
             raise UnsafeArchiveError(f"Refusing {archive.name}: member {info.filename!r} is a symbolic link.")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchiveError(f"Refusing {archive.name}: member {info.filename!r} is not a regular file.")
         yield _Member(info.filename, info.is_dir(), info.file_size, None if info.is_dir() else _opener(zf, info))
 
@@ -155,23 +155,30 @@ def extract_archive(archive: Path, target: Path, max_bytes: int = MAX_EXTRACTED_
     that is not a zip or tar archive; nothing is written then.
     """
     archive, target = Path(archive), Path(target)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            members = list(_zip_members(archive, zf))
-            _check_members(archive, members, max_bytes)
-            with staged_folder(target) as tmp:
-                budget = [max_bytes]
-                for member in members:
-                    _write_member(archive, tmp, member, budget)
-        return target
-    if _is_tar(archive):
-        with tarfile.open(archive, mode="r:*") as tf:
-            members = list(_tar_members(archive, tf))
-            _check_members(archive, members, max_bytes)
-            with staged_folder(target) as tmp:
-                _extract_tar(archive, tf, tmp, max_bytes)
-        return target
-    raise UnsafeArchiveError(f"{archive.name} is neither a zip nor a tar archive.")
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, target, max_bytes)
+        elif _is_tar(archive):
+            with tarfile.open(archive, mode="r:*") as tf:
+                members = list(_tar_members(archive, tf))
+                _check_members(archive, members, max_bytes)
+                with staged_folder(target) as tmp:
+                    _extract_tar(archive, tf, tmp, max_bytes)
+        else:
+            raise UnsafeArchiveError(f"{archive.name} is neither a zip nor a tar archive.")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+        raise UnsafeArchiveError(f"Refusing {archive.name}: it is corrupt ({error}).") from None
+    return target
+
+
+def _extract_zip(archive: Path, target: Path, max_bytes: int) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        members = list(_zip_members(archive, zf))
+        _check_members(archive, members, max_bytes)
+        with staged_folder(target) as tmp:
+            budget = [max_bytes]
+            for member in members:
+                _write_member(archive, tmp, member, budget)
 
 
 def _extract_tar(archive: Path, tf: tarfile.TarFile, root: Path, max_bytes: int) -> None:
