@@ -123,10 +123,14 @@ def adapter_info_from_model_info(info: Any) -> AdapterInfo:
     config = getattr(info, "config", None)
     author = getattr(info, "author", None) or (info.id.split("/")[0] if "/" in info.id else None)
     adapter_config = (config or {}).get("adapter_transformers", {}).get("config") if config else None
+    task_tag = next((t.split(":", 1)[1] for t in getattr(info, "tags", None) or [] if t.startswith("adapterhub:")), "")
+    task, _, subtask = task_tag.partition("/")
     return AdapterInfo(
         source="hf",
         adapter_id=info.id,
         model_name=_model_name(config),
+        task=task or None,
+        subtask=subtask or None,
         username=author,
         adapter_config=adapter_config if isinstance(adapter_config, dict) else None,
         sha1_checksum=getattr(info, "sha", None),

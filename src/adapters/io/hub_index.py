@@ -115,10 +115,13 @@ def _match_entry(entry: dict, org: str | None, config_hash: str | None, strict: 
         return _pick_version(configs[config_hash], org)
     if config_hash is not None and strict:
         return None
-    if org is not None:
+    if org is not None:  # only a version of that organisation matches
         by_org = [v["versions"][org] for v in configs.values() if org in (v.get("versions") or {})]
-        if len(by_org) == 1:
-            return by_org[0]
+        if len(by_org) == 1 or entry.get("default") in by_org:
+            return by_org[0] if len(by_org) == 1 else entry["default"]
+        if by_org:
+            raise AdapterConfigError(f"{org!r} has versions for several configs here; pass config= to pick one.")
+        return None
     if entry.get("default"):
         return entry["default"]
     return _pick_version(next(iter(configs.values())), org) if len(configs) == 1 else None
