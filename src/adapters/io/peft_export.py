@@ -131,11 +131,12 @@ def _lora_checkpoint(model, grouped, config: LoRAConfig) -> tuple[dict, dict]:
         prefix = f"{PEFT_PREFIX}{_model_path(model, site)}"
         weights.update({f"{prefix}.{k}": v for k, v in tensors.items()})
     scaling = config.alpha / config.r
-    extra = {p: r for p, r in ranks.items() if r != config.r}
+    rank = ranks[min(ranks)] if len(set(ranks.values())) == 1 else config.r  # fused layers only: one larger rank
+    extra = {p: r for p, r in ranks.items() if r != rank}
     cfg = _common_config(model, list(grouped)) | {
         "peft_type": "LORA",
-        "r": config.r,
-        "lora_alpha": config.alpha,
+        "r": rank,
+        "lora_alpha": scaling * rank,
         "lora_dropout": config.dropout,
         "bias": "none",
         "use_dora": config.use_dora,
