@@ -54,6 +54,7 @@ FOLDER_FILES = (
     "adapter_model.safetensors",
     "adapter_model.bin",
 )
+_MARKERS = (ADAPTER_CONFIG_NAME, "adapter_setup.json")  # what a saved adapter / adapter setup folder holds
 _TIMEOUT = 30.0
 _CHUNK = 1024 * 1024
 
@@ -156,11 +157,16 @@ def download_cached(
     return path
 
 
+def _is_saved_folder(folder: Path) -> bool:
+    return any((folder / marker).is_file() for marker in _MARKERS)
+
+
 def find_adapter_root(folder: Path) -> Path:
-    """The folder holding ``adapter_config.json``: ``folder`` itself or its single sub-folder that has one."""
-    if (folder / ADAPTER_CONFIG_NAME).is_file():
+    """The saved folder in an extracted archive: ``folder`` itself if it holds ``adapter_config.json`` (or
+    ``adapter_setup.json``), else its single sub-folder that does."""
+    if _is_saved_folder(folder):
         return folder
-    found = [p for p in sorted(folder.iterdir()) if p.is_dir() and (p / ADAPTER_CONFIG_NAME).is_file()]
+    found = [p for p in sorted(folder.iterdir()) if p.is_dir() and _is_saved_folder(p)]
     if len(found) == 1:
         return found[0]
     content = sorted(p.name for p in folder.iterdir())
