@@ -114,7 +114,10 @@ def test_deprecated_arguments_that_cannot_apply_raise(tmp_path):
     folder, _ = _save(tmp_path, "sst", "seq_bn", seed=5)
     model = adapter_model("bert")
     for kwargs in ({"config": "seq_bn"}, {"model_name": "bert-base-uncased"}):
-        with pytest.warns(FutureWarning), pytest.raises(AdapterConfigError, match="found a local adapter.*remove"):
+        with (
+            pytest.warns(FutureWarning),
+            pytest.raises(AdapterConfigError, match="found the adapter in a local folder.*remove them"),
+        ):
             model.load_adapter(str(folder), **kwargs)
     assert not model.has_adapters()
     with warnings.catch_warnings():

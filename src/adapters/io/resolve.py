@@ -34,6 +34,7 @@ __all__ = ["ResolvedAdapter", "resolve_adapter", "resolve_adapter_folder"]
 
 logger = logging.getLogger(__name__)
 
+_SOURCES = {"local": "in a local folder", "url": "at a URL", "hub": "on the Hugging Face Hub", "index": "in the index"}
 _ARCHIVE_SUFFIX = re.compile(r"\.(zip|tar|tgz|tar\.gz|tar\.bz2|tar\.xz)$")
 
 
@@ -92,7 +93,7 @@ def _warn_deprecated(config: Any, model_name: str | None) -> None:
             f"load_adapter(..., {'=..., '.join(given)}=...) is deprecated: these arguments only select adapters of "
             "the legacy AdapterHub index (identifiers such as 'sentiment/sst-2@ukp').",
             FutureWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
 
@@ -125,8 +126,8 @@ def resolve_adapter(
     found = _find(str(name_or_path), version, config, model_name or default_model_name, cache_dir, strict, check)
     if found.source != "index" and (config is not None or model_name is not None):
         raise AdapterConfigError(
-            f"load_adapter({str(name_or_path)!r}) found a {found.source} adapter, whose saved config is used: "
-            "config= and model_name= only select adapters of the legacy AdapterHub index; remove them."
+            f"load_adapter({str(name_or_path)!r}) found the adapter {_SOURCES[found.source]}, whose saved config "
+            "is used: config= and model_name= only select adapters of the legacy AdapterHub index; remove them."
         )
     return found
 
