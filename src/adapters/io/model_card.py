@@ -88,11 +88,15 @@ def build_adapter_card(
         from ..errors import AdapterConfigError
 
         raise AdapterConfigError(f"Unknown model card arguments {unknown}; allowed: {', '.join(CARD_KWARGS)}.")
-    config = model.adapters_config.get(adapter_name)
     base = getattr(model.config, "name_or_path", "") or None
+    header = _header(model, adapter_name, base, datasets_tag, card_kwargs)
+    return "\n".join(header + _body(model, adapter_name, base, repo_id, datasets_tag, card_kwargs))
+
+
+def _header(model, adapter_name: str, base: str | None, datasets_tag: str | None, card_kwargs: dict) -> list[str]:
+    """The YAML metadata block."""
     model_type = model.config.model_type
-    head = _head(model, adapter_name)
-    tags = ["adapter-transformers", "adapters", model_type, _architecture(config)]
+    tags = ["adapter-transformers", "adapters", model_type, _architecture(model.adapters_config.get(adapter_name))]
     tags += [f"adapterhub:{datasets_tag}"] if datasets_tag else []
     tags += _as_list(card_kwargs.get("tags"))
     header = ["---", "library_name: adapters"] + ([f"base_model: {base}"] if base else [])
@@ -101,16 +105,21 @@ def build_adapter_card(
     header += _yaml_list("language", _as_list(card_kwargs.get("language")))
     header += [f"license: {card_kwargs['license']}"] if card_kwargs.get("license") else []
     header += _yaml_list("metrics", _as_list(card_kwargs.get("metrics")))
-    header += ["---", ""]
-    title = repo_id or adapter_name
-    body = [f"# Adapter `{title}` for {base or model_type}", ""]
+    return header + ["---", ""]
+
+
+def _body(model, adapter_name, base, repo_id, datasets_tag, card_kwargs: dict) -> list[str]:
+    """The Markdown text: what the adapter is, how to load it, training figures and results."""
+    model_type = model.config.model_type
+    head = _head(model, adapter_name)
+    body = [f"# Adapter `{repo_id or adapter_name}` for {base or model_type}", ""]
     body += [
         f"An adapter for the `{base or model_type}` model ({model_type}), made with the "
         "[adapters](https://github.com/adapter-hub/adapters) library"
         + (f", trained on `{datasets_tag}`" if datasets_tag else "")
         + ".",
         "",
-        f"- Method: {_method(config)}",
+        f"- Method: {_method(model.adapters_config.get(adapter_name))}",
         f"- Prediction head: {head}" if head else "- Prediction head: none saved with the adapter",
         "",
         "## Usage",
@@ -131,4 +140,4 @@ def build_adapter_card(
     body += _table(results) if isinstance(results, dict) else [str(results or "Not given."), ""]
     if card_kwargs.get("citation"):
         body += ["## Citation", "", "```bibtex", card_kwargs["citation"].strip(), "```", ""]
-    return "\n".join(header + body)
+    return body
