@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .files import has_static_head, load_adapter_and_head, load_static_head, save_static_head
+
 __all__ = ["StaticHeadsMixin"]
 
 
@@ -21,10 +23,13 @@ class StaticHeadsMixin:
         use_safetensors: bool = True,
         **kwargs,
     ) -> None:
-        from ..io.heads import save_static_head
-
         super().save_adapter(
-            save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors, **kwargs
+            save_directory,
+            adapter_name,
+            meta_dict=meta_dict,
+            custom_weights_loaders=custom_weights_loaders,
+            use_safetensors=use_safetensors,
+            **kwargs,
         )
         if with_head:
             save_static_head(self, save_directory, use_safetensors=use_safetensors)
@@ -45,8 +50,6 @@ class StaticHeadsMixin:
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the static head saved next to it."""
-        from ..io.heads import has_static_head, load_adapter_and_head, load_static_head
-
         def load_head(folder, name):
             if has_static_head(self):
                 load_static_head(self, folder, use_safetensors=use_safetensors)
@@ -58,10 +61,11 @@ class StaticHeadsMixin:
             load_head,
             with_head=with_head,
             set_active=set_active,
-            version=version,
             config=config,
+            version=version,
             model_name=model_name,
             load_as=load_as,
+            custom_weights_loaders=custom_weights_loaders,
             leave_out=leave_out,
             use_safetensors=use_safetensors,
             **kwargs,

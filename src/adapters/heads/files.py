@@ -12,9 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import AdapterFileNotFoundError, AdapterNotFoundError, CheckpointError, UnsupportedMethodError
-from ..heads.conversion import convert_static_keys, static_head, static_head_config
-from ..version import __version__
-from .format import (
+from ..io.format import (
     HEAD_CONFIG_NAME,
     HEAD_SAFE_WEIGHTS_NAME,
     HEAD_WEIGHTS_NAME,
@@ -23,6 +21,9 @@ from .format import (
     read_weights,
     save_folder,
 )
+from ..io.resolve import resolve_adapter
+from ..version import __version__
+from .conversion import convert_static_keys, static_head, static_head_config
 
 __all__ = [
     "save_flex_head",
@@ -202,7 +203,6 @@ def load_adapter_and_head(
     """Load an adapter with ``load_adapter`` and, with ``with_head``, the head saved next to it with
     ``load_head(folder, adapter_name)``. A failing head removes an adapter that was newly added (nothing is left
     half-loaded); returns the adapter's name."""
-    from .resolve import resolve_adapter
 
     resolved = resolve_adapter(
         adapter_name_or_path, version=version, default_model_name=model.config.name_or_path, **kwargs
