@@ -42,6 +42,7 @@ from .errors import (
     CheckpointError,
     CompositionError,
     ConfigFieldError,
+    UnsafeArchiveError,
     UnsupportedAttentionError,
     UnsupportedMethodError,
     UnsupportedModelError,
@@ -62,6 +63,9 @@ from .heads import (
     Seq2SeqLMHead,
     TaggingHead,
 )
+from .io.download import ADAPTER_CACHE
+from .io.hub import AdapterInfo, AdapterType, get_adapter_info, list_adapters
+from .io.peft_export import export_to_peft
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
 from .version import __version__
@@ -116,6 +120,14 @@ __all__ = [
     "UnsupportedMethodError",
     "UnsupportedModelError",
     "UnsupportedAttentionError",
+    "UnsafeArchiveError",
+    # sharing (the reference's adapters.utils names) and PEFT interop
+    "ADAPTER_CACHE",
+    "AdapterInfo",
+    "AdapterType",
+    "get_adapter_info",
+    "list_adapters",
+    "export_to_peft",
     *_configuration.__all__,
 ]
 
