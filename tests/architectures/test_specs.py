@@ -9,14 +9,14 @@ from adapters.architectures.attach import resolve_path, spec_for_model
 from adapters.architectures.spec import KeyRename
 from adapters.architectures.specs import SPECS, spec_for_model_type, supported_model_types
 from adapters.errors import UnsupportedModelError
-from tiny_models import FAMILIES, build, config
+from tiny_models import ALL_FAMILIES, build, config, kind
 
 
 def test_every_spec_model_type_has_a_tiny_model_in_the_suite():
-    assert set(supported_model_types()) == {config(f).model_type for f in FAMILIES}
+    assert set(supported_model_types()) == {config(f).model_type for f in ALL_FAMILIES}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", ALL_FAMILIES)
 def test_spec_paths_resolve(family):
     model = build(family)
     spec = spec_for_model(model)
@@ -27,9 +27,9 @@ def test_spec_paths_resolve(family):
         total += len(layers)
         for layer in layers:
             for site in group.sites:
-                for path in filter(None, (site.residual, site.output, site.norm)):
+                for path in filter(None, (site.residual, site.output, site.norm, site.inner_norm, site.residual_extra)):
                     resolve_path(layer, path)
-    expected_layers = 4 if family in ("t5", "bart", "mbart") else 2
+    expected_layers = 4 if kind(family) in ("seq2seq", "audio", "two_tower") else 2
     assert total == expected_layers
     adapters.init(model)
     assert [i for i, _ in model.iter_layers()] == list(range(expected_layers))
