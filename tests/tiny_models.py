@@ -15,15 +15,21 @@ import torch
 import transformers as tf
 
 VOCAB = 99
-_COMMON = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+_COMMON = {
+    "vocab_size": VOCAB,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+}
 _ENCODER = dict(_COMMON, max_position_embeddings=64)
 _ROBERTA = dict(_ENCODER, pad_token_id=1, bos_token_id=0, eos_token_id=2)
 _DECODER = dict(_ENCODER, num_key_value_heads=2, pad_token_id=0, bos_token_id=1, eos_token_id=2)
-_SEQ2SEQ = dict(
-    vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-    decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
-)  # fmt: skip
-_TOWER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+_SEQ2SEQ = {
+    "vocab_size": VOCAB, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4, "encoder_ffn_dim": 37, "decoder_ffn_dim": 37, "max_position_embeddings": 64,
+}  # fmt: skip
+_TOWER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
 _TEXT_TOWER = dict(_TOWER, vocab_size=VOCAB, max_position_embeddings=64)
 _VISION_TOWER = dict(_TOWER, image_size=32, patch_size=8)
 _MOE = dict(_DECODER, num_experts_per_tok=2, intermediate_size=40)  # grouped matmuls need 16-byte strides

@@ -27,7 +27,9 @@ def test_spec_paths_resolve(family):
         total += len(layers)
         for layer in layers:
             for site in group.sites:
-                for path in filter(None, (site.residual, site.output, site.norm, site.inner_norm, site.residual_extra)):
+                for path in filter(
+                    None, (site.residual, site.output, site.norm, site.inner_norm, site.residual_extra)
+                ):
                     resolve_path(layer, path)
     expected_layers = 4 if kind(family) in ("seq2seq", "audio", "two_tower") else 2
     assert total == expected_layers

@@ -67,15 +67,15 @@ def plain_sites(pre_attn: str, attn: str, pre_ffn: str, mlp: str, **extra) -> tu
 
 def _bert_style(location: str, block: str, **overrides) -> BottleneckSite:
     """A site inside a BERT ``*SelfOutput``/``*Output`` module: ``LN(dropout(dense(h)) + input_tensor)``."""
-    fields = dict(
-        location=location,
-        store=f"{block}.adapters",
-        residual=block,
-        residual_arg=1,
-        residual_kwarg="input_tensor",
-        output=f"{block}.dropout",
-        norm=f"{block}.LayerNorm",
-    )
+    fields = {
+        "location": location,
+        "store": f"{block}.adapters",
+        "residual": block,
+        "residual_arg": 1,
+        "residual_kwarg": "input_tensor",
+        "output": f"{block}.dropout",
+        "norm": f"{block}.LayerNorm",
+    }
     fields.update(overrides)
     return BottleneckSite(**fields)
 

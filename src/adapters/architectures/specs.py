@@ -60,16 +60,16 @@ _DEBERTA_PROMPT = PromptSite("embeddings.word_embeddings", mode="inputs_embeds")
 
 def bert_like(name: str, types: tuple[str, ...], titles: tuple[str, ...], reference: str | None, **extra):
     """A BERT-style encoder spec (post-LN, ``encoder.layer``); ``extra`` overrides fields."""
-    fields = dict(
-        name=name,
-        model_types=types,
-        layer_groups=(_BERT_GROUP,),
-        invertible=_BERT_INVERTIBLE,
-        prompt=ENCODER_PROMPT,
-        titles=titles,
-        reference=reference,
-        cross=bert_cross(),
-    )
+    fields = {
+        "name": name,
+        "model_types": types,
+        "layer_groups": (_BERT_GROUP,),
+        "invertible": _BERT_INVERTIBLE,
+        "prompt": ENCODER_PROMPT,
+        "titles": titles,
+        "reference": reference,
+        "cross": bert_cross(),
+    }
     fields.update(extra)
     return ArchitectureSpec(**fields)
 
@@ -87,20 +87,20 @@ _SELF_ATTN = (AttentionSite("self_attn", "self_prefix"),)
 
 def decoder(name, types, titles, reference, sites=_LLAMA_LAYER, lora=_UP_DOWN_LORA, attention=_SELF_ATTN, **extra):
     """A decoder-only spec with layers at ``layers`` and token embeddings at ``embed_tokens``."""
-    fields = dict(
-        name=name,
-        model_types=types,
-        layer_groups=(LayerGroup("layers", tuple(sites), tuple(lora), tuple(attention)),),
-        invertible=InvertibleSite(store="", first_layer="layers.0"),
-        prompt=PromptSite("embed_tokens", mode="inputs_embeds"),
-        titles=titles,
-        reference=reference,
-    )
+    fields = {
+        "name": name,
+        "model_types": types,
+        "layer_groups": (LayerGroup("layers", tuple(sites), tuple(lora), tuple(attention)),),
+        "invertible": InvertibleSite(store="", first_layer="layers.0"),
+        "prompt": PromptSite("embed_tokens", mode="inputs_embeds"),
+        "titles": titles,
+        "reference": reference,
+    }
     fields.update(extra)
     return ArchitectureSpec(**fields)
 
 
-_GEMMA_LAYER = (
+GEMMA_LAYER = (
     pre_ln("mh_adapter", ATTENTION_STORE, "input_layernorm", "self_attn", inner_norm="post_attention_layernorm"),
     pre_ln(
         "output_adapter", OUTPUT_STORE, "pre_feedforward_layernorm", "mlp", inner_norm="post_feedforward_layernorm"
@@ -152,14 +152,14 @@ def seq2seq(name, types, titles, reference, layers: tuple, sites, lora, attentio
         LayerGroup(f"{part}.{layers[i]}", sites[i], lora[i], attention[i], inputs=part)
         for i, part in enumerate(("encoder", "decoder"))
     )
-    fields = dict(
-        name=name,
-        model_types=types,
-        layer_groups=groups,
-        invertible=InvertibleSite(store="encoder", first_layer=f"encoder.{layers[0]}.0"),
-        titles=titles,
-        reference=reference,
-    )
+    fields = {
+        "name": name,
+        "model_types": types,
+        "layer_groups": groups,
+        "invertible": InvertibleSite(store="encoder", first_layer=f"encoder.{layers[0]}.0"),
+        "titles": titles,
+        "reference": reference,
+    }
     fields.update(extra)
     return ArchitectureSpec(**fields)
 
@@ -205,15 +205,15 @@ def clip_group(tower: str) -> LayerGroup:
 
 
 def two_tower(name, types, titles, reference, **extra) -> ArchitectureSpec:
-    fields = dict(
-        name=name,
-        model_types=types,
-        layer_groups=(clip_group("text_model"), clip_group("vision_model")),
-        invertible=InvertibleSite(store="text_model", first_layer="text_model.encoder.layers.0"),
-        titles=titles,
-        reference=reference,
-        unsupported=(("prompt_tuning", TWO_TOWERS_PROMPT),),
-    )
+    fields = {
+        "name": name,
+        "model_types": types,
+        "layer_groups": (clip_group("text_model"), clip_group("vision_model")),
+        "invertible": InvertibleSite(store="text_model", first_layer="text_model.encoder.layers.0"),
+        "titles": titles,
+        "reference": reference,
+        "unsupported": (("prompt_tuning", TWO_TOWERS_PROMPT),),
+    }
     fields.update(extra)
     return ArchitectureSpec(**fields)
 
@@ -352,7 +352,7 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
     ),
     decoder("llama", ("llama", "mistral"), ("Llama", "Mistral"), "native", lora=_LLAMA_LORA),
     decoder("qwen2", ("qwen2", "qwen3"), ("Qwen2", "Qwen3"), "plugin"),
-    decoder("gemma2", ("gemma2", "gemma3_text"), ("Gemma 2", "Gemma 3 (text)"), "plugin", sites=_GEMMA_LAYER),
+    decoder("gemma2", ("gemma2", "gemma3_text"), ("Gemma 2", "Gemma 3 (text)"), "plugin", sites=GEMMA_LAYER),
     decoder(
         "phi",
         ("phi",),

@@ -7,9 +7,9 @@ BERT's ``attention.output.adapters``). See :mod:`adapters.architectures.specs` f
 
 from __future__ import annotations
 
-from .sites import ATTENTION_STORE, ENCODER_PROMPT, OUTPUT_STORE, bert_sites, ffn, plain_sites, post_ln, pre_ln, qkv
+from .sites import ATTENTION_STORE, ENCODER_PROMPT, OUTPUT_STORE, bert_sites, ffn, plain_sites, post_ln, qkv
 from .spec import ArchitectureSpec, AttentionSite, BottleneckSite, InvertibleSite, LayerGroup, LoRASite, PromptSite
-from .specs import _SELF_ATTN, _UP_DOWN_LORA, LEGACY_ATTENTION, bert_like, decoder, two_tower
+from .specs import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, LEGACY_ATTENTION, bert_like, decoder, two_tower
 
 __all__ = ["MORE_SPECS"]
 
@@ -17,12 +17,6 @@ __all__ = ["MORE_SPECS"]
 # attention projections; bottleneck adapters sit on the MoE block's output.
 _MOE_LORA = qkv("self_attn", "q_proj", "k_proj", "v_proj")
 
-_GEMMA_LAYER = (
-    pre_ln("mh_adapter", ATTENTION_STORE, "input_layernorm", "self_attn", inner_norm="post_attention_layernorm"),
-    pre_ln(
-        "output_adapter", OUTPUT_STORE, "pre_feedforward_layernorm", "mlp", inner_norm="post_feedforward_layernorm"
-    ),
-)
 
 # OLMo 2 normalises the sub-block outputs (no pre-norm): the residual is the sub-block's own input and h is the
 # output of the norm that follows it
@@ -59,7 +53,7 @@ MORE_SPECS: tuple[ArchitectureSpec, ...] = (
         name="gemma3",
         model_types=("gemma3",),
         # the language model of Gemma 3 (image-text); the SigLIP vision tower stays frozen and unadapted
-        layer_groups=(LayerGroup("language_model.layers", _GEMMA_LAYER, _UP_DOWN_LORA, _SELF_ATTN),),
+        layer_groups=(LayerGroup("language_model.layers", GEMMA_LAYER, _UP_DOWN_LORA, _SELF_ATTN),),
         invertible=InvertibleSite(store="language_model", first_layer="language_model.layers.0"),
         prompt=PromptSite("language_model.embed_tokens", mode="inputs_embeds"),
         titles=("Gemma 3",),
