@@ -65,7 +65,8 @@ from .heads import (
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
 from .version import __version__
-from .wrappers import init
+from .architectures.interface import AdapterModelInterface
+from .wrappers import init, load_model
 
 globals().update(_ADAPTER_MODEL_CLASSES)
 
@@ -90,6 +91,8 @@ __all__ = [
     "MultiHeadOutput",
     "ModelWithFlexibleHeadsAdaptersMixin",
     "init",
+    "load_model",
+    "AdapterModelInterface",
     "ModelAdaptersMixin",
     "AdapterMethod",
     "AdapterSetup",

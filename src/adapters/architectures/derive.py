@@ -69,6 +69,12 @@ def _tensor(value) -> torch.Tensor | None:
     return None
 
 
+def _plus(a, b) -> torch.Tensor | None:
+    """``a + b`` for two tensors (first elements of tuples) of the same shape, else ``None``."""
+    a, b = _tensor(a), _tensor(b)
+    return a + b if a is not None and b is not None and a.shape == b.shape else None
+
+
 def _same(a, b) -> bool:
     a, b = _tensor(a), _tensor(b)
     return a is not None and b is not None and a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
@@ -201,7 +207,9 @@ def _is_inside(path: str, ancestor: str) -> bool:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _pre_ln_site(location, store, probe, layer, x, after: int, core: str | None) -> tuple[BottleneckSite, object] | None:
+def _pre_ln_site(
+    location, store, probe, layer, x, after: int, core: str | None
+) -> tuple[BottleneckSite, object] | None:
     """``x + S(norm(x))``: a norm called after ``after`` on ``x``, a sub-block S whose output plus ``x`` is the next
     residual stream. Returns the site and the new residual stream."""
     for norm in (c for c in probe.calls if c.order > after and _is_norm(c.path, probe, layer)):
@@ -211,8 +219,8 @@ def _pre_ln_site(location, store, probe, layer, x, after: int, core: str | None)
         for sub in consumers:
             if core is not None and not _is_inside(core, sub.path):
                 continue
-            new_stream = _tensor(x) + _tensor(sub.output)
-            if _stream_continues(probe, sub, new_stream):
+            new_stream = _plus(x, sub.output)
+            if new_stream is not None and _stream_continues(probe, sub, new_stream):
                 return BottleneckSite(location, store, norm.path, sub.path), new_stream
     return None
 
@@ -229,7 +237,7 @@ def _post_ln_site(location, store, probe, layer, x, after: int) -> tuple[Bottlen
     for norm in (c for c in probe.calls if c.order > after and _is_norm(c.path, probe, layer) and c.args):
         candidates = [c for c in probe.calls if after < c.order and c.end < norm.order and c.path]
         for h in sorted(candidates, key=lambda c: -c.end):
-            if _tensor(h.output) is None or not _same(norm.args[0], _tensor(x) + _tensor(h.output)):
+            if not _same(norm.args[0], _plus(x, h.output)):
                 continue
             holders = [c for c in probe.calls if after < c.order <= h.order and c.path and _argument_holding(c, x)]
             if not holders:

@@ -103,4 +103,3 @@ def encoder_decoder_spec(model: nn.Module) -> ArchitectureSpec:
 
 def _child_name(parent: nn.Module, child: nn.Module) -> str:
     return next(name for name, module in parent.named_children() if module is child)
-
