@@ -145,6 +145,17 @@ _CONFIGS = {
     "siglip": lambda: tf.SiglipConfig(text_config=_TEXT_TOWER, vision_config=_VISION_TOWER),
 }
 
+# model types kept out of the spec table: the generic fallback derives their specs (tests/architectures/test_derive.py,
+# and rows of docs/model_overview.md)
+FALLBACK_FAMILIES = {
+    "gemma": lambda: tf.GemmaConfig(**_DECODER, head_dim=8),
+    "olmo": lambda: tf.OlmoConfig(**_DECODER),
+    "starcoder2": lambda: tf.Starcoder2Config(**_DECODER),
+    "helium": lambda: tf.HeliumConfig(**_DECODER, head_dim=8),
+    "stablelm": lambda: tf.StableLmConfig(**_DECODER),
+    "ernie": lambda: tf.ErnieConfig(**_ENCODER, pad_token_id=0),
+}
+
 # how a family is fed: "text" (input_ids + attention_mask), "seq2seq" (+ decoder_input_ids), "vision"
 # (pixel_values), "audio" (input_features + decoder_input_ids), "two_tower" (input_ids, attention_mask, pixel_values)
 _KINDS = {
@@ -171,7 +182,7 @@ def kind(family: str) -> str:
 
 
 def config(family: str):
-    return _CONFIGS[family]()
+    return _CONFIGS[family]() if family in _CONFIGS else FALLBACK_FAMILIES[family]()
 
 
 def build(family: str, seed: int = 0) -> torch.nn.Module:

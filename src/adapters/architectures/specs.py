@@ -198,17 +198,23 @@ _CLIP_SITES = plain_sites("layer_norm1", "self_attn", "layer_norm2", "mlp")
 _CLIP_LORA = qkv("self_attn", "q_proj", "k_proj", "v_proj") + ffn("mlp.fc1", "mlp.fc2")
 
 
-def clip_group(tower: str) -> LayerGroup:
-    """One CLIP/SigLIP tower (``text_model`` or ``vision_model``; ``""`` for a single-tower model)."""
+def clip_group(tower: str, location: str) -> LayerGroup:
+    """One CLIP/SigLIP tower (``text_model`` or ``vision_model``; ``""`` for a single-tower model). ``location``
+    is the prefix-tuning location key: the reference names it after the tower's config (``clip_text_model_self_prefix``,
+    ``clip_vision_model_self_prefix``), so the two towers get separate prefixes."""
     prefix = f"{tower}." if tower else ""
-    return LayerGroup(f"{prefix}encoder.layers", _CLIP_SITES, _CLIP_LORA, _SELF_ATTN, inputs=tower)
+    attention = (AttentionSite("self_attn", location),)
+    return LayerGroup(f"{prefix}encoder.layers", _CLIP_SITES, _CLIP_LORA, attention, inputs=tower)
 
 
 def two_tower(name, types, titles, reference, **extra) -> ArchitectureSpec:
+    text, vision = (
+        clip_group(f"{tower}_model", f"{types[0]}_{tower}_model_self_prefix") for tower in ("text", "vision")
+    )
     fields = {
         "name": name,
         "model_types": types,
-        "layer_groups": (clip_group("text_model"), clip_group("vision_model")),
+        "layer_groups": (text, vision),
         "invertible": InvertibleSite(store="text_model", first_layer="text_model.encoder.layers.0"),
         "titles": titles,
         "reference": reference,
@@ -449,7 +455,7 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
     ArchitectureSpec(
         name="clip-text",
         model_types=("clip_text_model",),
-        layer_groups=(clip_group(""),),
+        layer_groups=(clip_group("", "clip_text_model_self_prefix"),),
         invertible=InvertibleSite(store="", first_layer="encoder.layers.0"),
         titles=("CLIP (text model)",),
         reference="native",
@@ -458,7 +464,7 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
     ArchitectureSpec(
         name="clip-vision",
         model_types=("clip_vision_model",),
-        layer_groups=(clip_group(""),),
+        layer_groups=(clip_group("", "clip_vision_model_self_prefix"),),
         prompt=ENCODER_PROMPT,
         titles=("CLIP (vision model)",),
         reference="native",
