@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from . import configuration as _configuration
+from .architectures.interface import AdapterModelInterface
 from .auto import ADAPTER_MODEL_CLASSES as _ADAPTER_MODEL_CLASSES
 from .auto import ADAPTER_MODEL_MAPPING, AutoAdapterModel, legacy_class
 from .composition import (
@@ -65,7 +66,6 @@ from .heads import (
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
 from .version import __version__
-from .architectures.interface import AdapterModelInterface
 from .wrappers import init, load_model
 
 globals().update(_ADAPTER_MODEL_CLASSES)

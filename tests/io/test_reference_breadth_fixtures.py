@@ -28,15 +28,11 @@ DIFFERENT = {"xmod": "the reference removes X-MOD's language adapters from the b
 # parameters), only loading and keys are compared
 UNRELIABLE = 1e-5
 # Cells whose reference outputs we do not reproduce yet, with the reason. strict: they fail loudly once fixed.
-PENDING_FAMILY_CODE = "family code for this site kind waits for the per-call runtime record (issue 9)"
 PENDING = {
-    **{(f, x): PENDING_FAMILY_CODE for f in ("gptj", "beit") for x in ("seq_bn", "par_bn", "seq_bn_inv")},
-    **{(f, x): PENDING_FAMILY_CODE for f in ("gemma2", "gemma3_text") for x in ("seq_bn", "seq_bn_inv")},
-    ("phi", "seq_bn"): PENDING_FAMILY_CODE,
-    ("phi", "seq_bn_inv"): PENDING_FAMILY_CODE,
-    ("gptj", "prefix_tuning"): "GPT-J's hand-written attention: prefix tuning needs family code (not yet)",
-    ("deberta-v2", "prefix_tuning"): "DeBERTa's hand-written attention: prefix tuning needs family code (not yet)",
+    ("gemma2", "seq_bn_inv"): "transformers 4.57 scaled Gemma 2 embeddings after embed_tokens, where the reference hooked",
     ("deberta", "prefix_tuning"): "DeBERTa's hand-written attention: prefix tuning needs family code (not yet)",
+    ("deberta-v2", "prefix_tuning"): "DeBERTa's hand-written attention: prefix tuning needs family code (not yet)",
+    ("gptj", "prefix_tuning"): "GPT-J's hand-written attention: prefix tuning needs family code (not yet)",
     ("mt5", "prefix_tuning"): "the reference shifts T5's relative positions by the prefix length (docs/methods)",
     ("whisper", "seq_bn_inv"): "the reference applies Whisper's invertible adapter to the encoder's final output",
     ("albert", "prompt_tuning"): "not investigated yet",

@@ -200,8 +200,8 @@ _CLIP_LORA = qkv("self_attn", "q_proj", "k_proj", "v_proj") + ffn("mlp.fc1", "ml
 
 def clip_group(tower: str, location: str) -> LayerGroup:
     """One CLIP/SigLIP tower (``text_model`` or ``vision_model``; ``""`` for a single-tower model). ``location``
-    is the prefix-tuning location key: the reference names it after the tower's config (``clip_text_model_self_prefix``,
-    ``clip_vision_model_self_prefix``), so the two towers get separate prefixes."""
+    is the prefix-tuning location key: the reference names it after the tower's config
+    (``clip_text_model_self_prefix``, ``clip_vision_model_self_prefix``), so the two towers get separate prefixes."""
     prefix = f"{tower}." if tower else ""
     attention = (AttentionSite("self_attn", location),)
     return LayerGroup(f"{prefix}encoder.layers", _CLIP_SITES, _CLIP_LORA, attention, inputs=tower)
