@@ -29,7 +29,10 @@ DIFFERENT = {"xmod": "the reference removes X-MOD's language adapters from the b
 UNRELIABLE = 1e-5
 # Cells whose reference outputs we do not reproduce yet, with the reason. strict: they fail loudly once fixed.
 PENDING = {
-    ("gemma2", "seq_bn_inv"): "transformers 4.57 scaled Gemma 2 embeddings after embed_tokens, where the reference hooked",
+    (
+        "gemma2",
+        "seq_bn_inv",
+    ): "transformers 4.57 scaled Gemma 2 embeddings after embed_tokens, where the reference hooked",
     ("deberta", "prefix_tuning"): "DeBERTa's hand-written attention: prefix tuning needs family code (not yet)",
     ("deberta-v2", "prefix_tuning"): "DeBERTa's hand-written attention: prefix tuning needs family code (not yet)",
     ("gptj", "prefix_tuning"): "GPT-J's hand-written attention: prefix tuning needs family code (not yet)",
