@@ -32,6 +32,8 @@ _SEQ2SEQ = {
 _TOWER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
 _TEXT_TOWER = dict(_TOWER, vocab_size=VOCAB, max_position_embeddings=64)
 _VISION_TOWER = dict(_TOWER, image_size=32, patch_size=8)
+_T5 = {"vocab_size": VOCAB, "d_model": 32, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4, "d_kv": 8}
+_T5.update(d_ff=37, decoder_start_token_id=0)
 _MOE = dict(_DECODER, num_experts_per_tok=2, intermediate_size=40)  # grouped matmuls need 16-byte strides
 
 _CONFIGS = {
@@ -79,26 +81,8 @@ _CONFIGS = {
         global_attn_every_n_layers=2,
         local_attention=4,
     ),  # fmt: skip
-    "t5": lambda: tf.T5Config(
-        vocab_size=VOCAB,
-        d_model=32,
-        num_layers=2,
-        num_decoder_layers=2,
-        num_heads=4,
-        d_kv=8,
-        d_ff=37,
-        decoder_start_token_id=0,
-    ),  # fmt: skip
-    "mt5": lambda: tf.MT5Config(
-        vocab_size=VOCAB,
-        d_model=32,
-        num_layers=2,
-        num_decoder_layers=2,
-        num_heads=4,
-        d_kv=8,
-        d_ff=37,
-        decoder_start_token_id=0,
-    ),  # fmt: skip
+    "t5": lambda: tf.T5Config(**_T5),
+    "mt5": lambda: tf.MT5Config(**_T5),
     "bart": lambda: tf.BartConfig(**_SEQ2SEQ),
     "plbart": lambda: tf.PLBartConfig(**_SEQ2SEQ),
     "mbart": lambda: tf.MBartConfig(**_SEQ2SEQ),

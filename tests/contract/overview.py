@@ -68,8 +68,6 @@ def render(results: dict[str, bool] | None = None) -> str:
                 cells.append(note(reason))
         reference = _REFERENCE[reference_support(family)]
         lines.append(f"| {row_title(family)} | `{family}` | {reference} | " + " | ".join(cells) + " |")
-    summary = (
-        f"\n{len(ROWS)} architectures × {len(COLUMNS)} methods: {supported_cells} cells supported and tested.\n"
-    )
+    summary = f"\n{len(ROWS)} architectures × {len(COLUMNS)} methods: {supported_cells} cells supported and tested.\n"
     footnotes = ["", "Notes:", ""] + [f"{n}. {reason}" for reason, n in notes.items()]
     return _HEADER + "\n" + "\n".join(lines) + "\n" + summary + "\n".join(footnotes) + "\n"

@@ -77,12 +77,16 @@ def _check_single(family: str, column, tmp_path) -> None:
     assert torch.equal(output(model, batch), base)
 
 
-def _check_fusion(family: str, column) -> None:
-    batch = inputs(family)
+def _two_adapters(family: str, column):
     model = _model(family)
     for name in ("a", "b"):
         model.add_adapter(name, config=column.config)
-        randomize_adapter(model, name, seed=len(name) + ord(name))
+        randomize_adapter(model, name, seed=ord(name))
+    return model
+
+
+def _check_fusion(family: str, column) -> None:
+    batch, model = inputs(family), _two_adapters(family, column)
     model.add_adapter_fusion(adapters.Fuse("a", "b"))
     model.set_active_adapters(adapters.Stack("a"))
     single = output(model, batch)
@@ -97,11 +101,7 @@ def _check_fusion(family: str, column) -> None:
 
 
 def _check_parallel(family: str, column) -> None:
-    batch = inputs(family)
-    model = _model(family)
-    for name in ("a", "b"):
-        model.add_adapter(name, config=column.config)
-        randomize_adapter(model, name, seed=len(name) + ord(name))
+    batch, model = inputs(family), _two_adapters(family, column)
     alone = {}
     for name in ("a", "b"):
         model.set_active_adapters(name)

@@ -143,11 +143,15 @@ def _seq2seq_attention(heads_encoder: str, heads_decoder: str, self_path: str, c
 _T5_ATTN = _seq2seq_attention(
     "num_attention_heads", "num_attention_heads", "layer.0.SelfAttention", "layer.1.EncDecAttention"
 )
+_BART_LORA = (_BART_SELF_LORA + ffn("fc1", "fc2"), _BART_SELF_LORA + _BART_CROSS_LORA + ffn("fc1", "fc2"))
 _BART_ATTN = _seq2seq_attention("encoder_attention_heads", "decoder_attention_heads", "self_attn", "encoder_attn")
 
 
-def seq2seq(name, types, titles, reference, layers: tuple, sites, lora, attention, **extra) -> ArchitectureSpec:
-    """An encoder-decoder spec; ``layers``/``sites``/``lora``/``attention`` are (encoder, decoder) pairs."""
+def seq2seq(name, types, titles, reference, sites, layers=("layers", "layers"), lora=None, attention=None, **extra):
+    """An encoder-decoder spec; ``layers``/``sites``/``lora``/``attention`` are (encoder, decoder) pairs (BART's
+    LoRA and attention sites by default)."""
+    lora = lora or _BART_LORA
+    attention = attention or _BART_ATTN
     groups = tuple(
         LayerGroup(f"{part}.{layers[i]}", sites[i], lora[i], attention[i], inputs=part)
         for i, part in enumerate(("encoder", "decoder"))
@@ -395,30 +399,21 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
         ("bart", "plbart"),
         ("BART", "PLBart"),
         "native",
-        layers=("layers", "layers"),
         sites=(bart_sites(False), bart_sites(True)),
-        lora=(_BART_SELF_LORA + ffn("fc1", "fc2"), _BART_SELF_LORA + _BART_CROSS_LORA + ffn("fc1", "fc2")),
-        attention=_BART_ATTN,
     ),
     seq2seq(
         "mbart",
         ("mbart",),
         ("mBART",),
         "native",
-        layers=("layers", "layers"),
         sites=(pre_ln_seq2seq_sites(False), pre_ln_seq2seq_sites(True)),
-        lora=(_BART_SELF_LORA + ffn("fc1", "fc2"), _BART_SELF_LORA + _BART_CROSS_LORA + ffn("fc1", "fc2")),
-        attention=_BART_ATTN,
     ),
     seq2seq(
         "whisper",
         ("whisper",),
         ("Whisper",),
         "native",
-        layers=("layers", "layers"),
         sites=(pre_ln_seq2seq_sites(False), pre_ln_seq2seq_sites(True)),
-        lora=(_BART_SELF_LORA + ffn("fc1", "fc2"), _BART_SELF_LORA + _BART_CROSS_LORA + ffn("fc1", "fc2")),
-        attention=_BART_ATTN,
         unsupported=(("prompt_tuning", NO_TOKEN_PROMPT),),
     ),
     ArchitectureSpec(
