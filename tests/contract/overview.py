@@ -37,8 +37,8 @@ can be described with an `AdapterModelInterface`.
 
 
 def cell_id(family: str, title: str) -> str:
-    """The test id of a cell in ``test_breadth_contract.py``."""
-    return f"{family}-{title}"
+    """The test id of a cell in ``test_breadth_contract.py``, as pytest reports it (non-ASCII escaped: ``(IA)\\xb3``)."""
+    return f"{family}-{title}".encode("ascii", "backslashreplace").decode("ascii")
 
 
 def render(results: dict[str, bool] | None = None) -> str:
