@@ -37,7 +37,7 @@ can be described with an `AdapterModelInterface`.
 
 
 def cell_id(family: str, title: str) -> str:
-    """The test id of a cell in ``test_breadth_contract.py``, as pytest reports it (non-ASCII escaped: ``(IA)\\xb3``)."""
+    """The test id of a cell in ``test_breadth_contract.py`` as pytest reports it (non-ASCII escaped)."""
     return f"{family}-{title}".encode("ascii", "backslashreplace").decode("ascii")
 
 
