@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from . import configuration as _configuration
+from .architectures.interface import AdapterModelInterface
 from .auto import ADAPTER_MODEL_CLASSES as _ADAPTER_MODEL_CLASSES
 from .auto import ADAPTER_MODEL_MAPPING, AutoAdapterModel, legacy_class
 from .composition import (
@@ -69,7 +70,7 @@ from .io.peft_export import export_to_peft
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
 from .version import __version__
-from .wrappers import init
+from .wrappers import init, load_model
 
 globals().update(_ADAPTER_MODEL_CLASSES)
 
@@ -94,6 +95,8 @@ __all__ = [
     "MultiHeadOutput",
     "ModelWithFlexibleHeadsAdaptersMixin",
     "init",
+    "load_model",
+    "AdapterModelInterface",
     "ModelAdaptersMixin",
     "AdapterMethod",
     "AdapterSetup",
