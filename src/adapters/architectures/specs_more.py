@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .sites import ATTENTION_STORE, ENCODER_PROMPT, OUTPUT_STORE, bert_sites, ffn, plain_sites, post_ln, qkv
 from .spec import ArchitectureSpec, AttentionSite, BottleneckSite, InvertibleSite, LayerGroup, LoRASite, PromptSite
-from .specs import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, LEGACY_ATTENTION, bert_like, decoder, two_tower
+from .specs_reference import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, LEGACY_ATTENTION, bert_like, decoder, two_tower
 
 __all__ = ["MORE_SPECS"]
 
