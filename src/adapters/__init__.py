@@ -42,6 +42,7 @@ from .errors import (
     CheckpointError,
     CompositionError,
     ConfigFieldError,
+    TrainingSetupError,
     UnsupportedAttentionError,
     UnsupportedMethodError,
     UnsupportedModelError,
@@ -68,6 +69,8 @@ from .version import __version__
 from .wrappers import init
 
 globals().update(_ADAPTER_MODEL_CLASSES)
+
+_TRAINING = ("AdapterTrainer", "Seq2SeqAdapterTrainer", "AdapterArguments", "setup_adapter_training")
 
 __all__ = [
     "__version__",
@@ -116,12 +119,20 @@ __all__ = [
     "UnsupportedMethodError",
     "UnsupportedModelError",
     "UnsupportedAttentionError",
+    "TrainingSetupError",
+    # training (imported on first use: transformers' Trainer is slow to import)
+    *_TRAINING,
     *_configuration.__all__,
 ]
 
 
 def __getattr__(name: str):
-    """Old adapter-transformers names (``AutoModelWithHeads``, ``BertModelWithHeads``, ...) with a warning."""
+    """The training names (imported on first use) and old adapter-transformers names (``AutoModelWithHeads``,
+    ``BertModelWithHeads``, ...) with a warning."""
+    if name in _TRAINING:
+        from . import training
+
+        return getattr(training, name)
     target = legacy_class(name)
     if target is None:
         raise AttributeError(f"module 'adapters' has no attribute {name!r}")

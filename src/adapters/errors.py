@@ -20,6 +20,7 @@ __all__ = [
     "CompositionError",
     "CheckpointError",
     "AdapterFileNotFoundError",
+    "TrainingSetupError",
 ]
 
 
@@ -66,3 +67,8 @@ class CheckpointError(AdapterError, ValueError):
 
 class AdapterFileNotFoundError(AdapterError, FileNotFoundError):
     """A path given to a load function is not a saved adapter (a required file is missing)."""
+
+
+class TrainingSetupError(AdapterError, ValueError):
+    """A model is not ready for adapter training (no active adapter setup, or an unfrozen base model); the message
+    names the call that prepares it (``model.train_adapter(...)``)."""
