@@ -21,6 +21,8 @@ __all__ = [
     "CheckpointError",
     "AdapterFileNotFoundError",
     "TrainingSetupError",
+    "DataError",
+    "ModelLoadError",
 ]
 
 
@@ -72,3 +74,11 @@ class AdapterFileNotFoundError(AdapterError, FileNotFoundError):
 class TrainingSetupError(AdapterError, ValueError):
     """A model is not ready for adapter training (no active adapter setup, or an unfrozen base model); the message
     names the call that prepares it (``model.train_adapter(...)``)."""
+
+
+class DataError(AdapterError, ValueError):
+    """Training or evaluation data cannot be read: a missing file, an unknown dataset name, missing columns."""
+
+
+class ModelLoadError(AdapterError, OSError):
+    """The base model of a training run, or a saved adapter for it, cannot be loaded."""

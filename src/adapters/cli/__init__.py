@@ -20,6 +20,10 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "configs": "configs",
     "hash": "hash",
+    "train": "train",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "summary": "summary",
 }
 
 
