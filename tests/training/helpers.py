@@ -6,6 +6,7 @@ import torch
 from transformers import TrainingArguments
 
 from adapters import AutoAdapterModel
+from adapters.methods.registry import adapter_key_pattern
 from tiny_models import VOCAB, config
 
 __all__ = ["tiny_classifier", "tiny_dataset", "tiny_args", "adapter_weights"]
@@ -57,8 +58,9 @@ def tiny_args(output_dir, **overrides) -> TrainingArguments:
 
 def adapter_weights(model, name: str = "a") -> dict[str, torch.Tensor]:
     """Adapter ``name`` and head ``name`` weights (cloned), by state-dict key."""
+    pattern = adapter_key_pattern(name)
     return {
         k: v.detach().clone()
         for k, v in model.state_dict().items()
-        if f"adapters.{name}." in k or k.startswith(f"heads.{name}.")
+        if pattern.search(k) or k.startswith(f"heads.{name}.")
     }

@@ -217,3 +217,11 @@ def test_seq2seq_adapter_trainer_trains_and_predicts_with_generate(tmp_path):
     predictions = trainer.predict(rows).predictions
     assert predictions.shape[0] == 2 and ((predictions >= 0) & (predictions < VOCAB)).all()
     assert (predictions[:, 4:] == model.config.pad_token_id).all()  # at most 4 tokens generated, then padding
+
+
+def test_refuses_fsdp_instead_of_writing_sharded_adapters(tmp_path):
+    # FSDP is only enabled on accelerator devices; the flag is what Trainer derives from accelerate's state
+    trainer = AdapterTrainer(model=tiny_classifier(), args=tiny_args(tmp_path), train_dataset=tiny_dataset())
+    trainer.is_fsdp_enabled = True
+    with pytest.raises(TrainingSetupError, match="does not support FSDP"):
+        trainer.train()

@@ -123,6 +123,11 @@ class AdapterTrainer(Trainer):
     # refusal -----------------------------------------------------------------------------------------------------
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs: Any):
         """``Trainer.train`` after checking that the model is ready for adapter training (see the class doc)."""
+        if self.is_fsdp_enabled:
+            raise TrainingSetupError(
+                "AdapterTrainer does not support FSDP yet: its checkpoints are written from the model's parameters, "
+                "which FSDP shards. Train adapters with DDP (torchrun / accelerate launch without an FSDP config)."
+            )
         model = self.model if self.model_init is None else None
         _require_adapter_setup(model)
         if model is not None:
