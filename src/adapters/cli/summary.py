@@ -8,7 +8,7 @@ from ._errors import OK, guarded
 
 __all__ = ["HELP", "add_arguments", "run"]
 
-HELP = "print the adapter summary table (parameters, % of the model) of a trained run or a saved adapter"
+HELP = "print the adapter summary table (parameters, share of the model) of a trained run or a saved adapter"
 
 EPILOG = """examples:
   adapters summary runs/rt                       # an `adapters train` output folder
