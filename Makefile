@@ -1,13 +1,14 @@
 # Two entry points, both doing all set-up on a fresh machine:
 #   make demo   create .venv, install, train a seq_bn adapter + head on the real MiniLM model and Rotten Tomatoes data
 #               through AdapterTrainer, evaluate on 1,282 held-out reviews, save, reload, predict, print a summary
-#   make test   create .venv, install, run ruff and the whole test suite
+#   make test   create .venv, install, run ruff and the whole test suite (docs examples and site build included)
+#   make docs   build the documentation site into site/ (mkdocs --strict: any warning fails)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint docs install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +26,8 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs/_tools
+	$(VENV)/bin/lint-imports
 
 test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
@@ -33,5 +35,8 @@ test: lint
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/adapters demo
 
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) site

@@ -36,6 +36,12 @@ class AdapterCompositionBlock(Sequence):
 
     def __init__(self, *children: Child | Sequence[Any]):
         self._children: tuple[Child, ...] = tuple(_coerce_child(c) for c in children)
+        # blocks are immutable: what every adapter layer asks at every call is computed once (cheap in eager mode,
+        # plain constants for torch.compile)
+        self._names: frozenset[str] = frozenset().union(
+            *({c} if isinstance(c, str) else c.flatten() for c in self._children)
+        )
+        self._channels: int = self._own_channels()
 
     @property
     def children(self) -> list[Child]:
@@ -79,14 +85,15 @@ class AdapterCompositionBlock(Sequence):
     @property
     def parallel_channels(self) -> int:
         """How many copies of the batch this setup needs (``Parallel`` anywhere below multiplies)."""
-        return max((c.parallel_channels for c in self._children if not isinstance(c, str)), default=1)
+        return self._channels
 
-    def flatten(self) -> set[str]:
+    def _own_channels(self) -> int:
+        blocks = [c.parallel_channels for c in self._children if not isinstance(c, str)]
+        return max(blocks) if blocks else 1
+
+    def flatten(self) -> frozenset[str]:
         """All adapter names used anywhere in the block."""
-        names: set[str] = set()
-        for child in self._children:
-            names |= {child} if isinstance(child, str) else child.flatten()
-        return names
+        return self._names
 
     def _kwargs(self) -> dict[str, Any]:
         return {}
@@ -162,9 +169,8 @@ class BatchSplit(AdapterCompositionBlock):
 class Parallel(AdapterCompositionBlock):
     """Run each child on its own copy of the input batch (each with its own head)."""
 
-    @property
-    def parallel_channels(self) -> int:
-        return len(self)
+    def _own_channels(self) -> int:
+        return len(self._children)
 
 
 class Average(AdapterCompositionBlock):

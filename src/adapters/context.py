@@ -1,28 +1,47 @@
 """``AdapterSetup``: activate adapters (and heads) for the code inside a ``with`` block.
 
 The setup lives in a :class:`contextvars.ContextVar`, so it is per thread and per asyncio task, and nested blocks
-restore the outer setup on exit. Nothing on the model is mutated.
+restore the outer setup on exit. Nothing on the model is mutated. A model reads it once per forward call, at its
+entry, into the call's record (:class:`adapters.architectures.call.AdapterCall`); everything inside the call (also a
+gradient-checkpointing recompute during ``backward``, after the block has ended) uses that record.
+
+``torch.compile`` cannot trace ``ContextVar.get``; inside a compiled region the setup is read from a per-thread mirror
+that the block also maintains (:func:`current_setup`). Compiled graphs guard on what they read, so a different setup
+gives a recompile, not a stale result.
 """
 
 from __future__ import annotations
 
 import contextvars
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from .composition import AdapterCompositionBlock, parse_composition
 
-__all__ = ["AdapterSetup"]
+__all__ = ["AdapterSetup", "ActiveSetup", "current_setup"]
 
 
 @dataclass(frozen=True)
-class _ActiveSetup:
+class ActiveSetup:
+    """What an ``AdapterSetup`` block sets: the adapter setup, the head setup and the AdapterDrop layers."""
+
     adapter_setup: AdapterCompositionBlock | None
     head_setup: Any
     skip_layers: tuple[int, ...] | None
 
 
-_CURRENT: contextvars.ContextVar[_ActiveSetup | None] = contextvars.ContextVar("adapters_setup", default=None)
+_CURRENT: contextvars.ContextVar[ActiveSetup | None] = contextvars.ContextVar("adapters_setup", default=None)
+_MIRROR = threading.local()  # the same value per thread, for compiled code (dynamo traces attribute reads)
+
+
+def current_setup() -> ActiveSetup | None:
+    """The innermost ``AdapterSetup`` block's setup, or ``None`` (traceable by ``torch.compile``)."""
+    if torch.compiler.is_compiling():
+        return getattr(_MIRROR, "setup", None)
+    return _CURRENT.get()
 
 
 class AdapterSetup:
@@ -51,29 +70,32 @@ class AdapterSetup:
         self.head_setup = head_setup
         self.skip_layers = tuple(skip_layers) if skip_layers is not None else None
         self._active = not (ignore_empty and self.adapter_setup is None)
-        self._tokens: list[contextvars.Token] = []
+        self._tokens: list[tuple[contextvars.Token, ActiveSetup | None]] = []
 
     def __enter__(self) -> AdapterSetup:
         if self._active:
-            setup = _ActiveSetup(self.adapter_setup, self.head_setup, self.skip_layers)
-            self._tokens.append(_CURRENT.set(setup))
+            setup = ActiveSetup(self.adapter_setup, self.head_setup, self.skip_layers)
+            self._tokens.append((_CURRENT.set(setup), getattr(_MIRROR, "setup", None)))
+            _MIRROR.setup = setup
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._active:
-            _CURRENT.reset(self._tokens.pop())
+            token, mirrored = self._tokens.pop()
+            _CURRENT.reset(token)
+            _MIRROR.setup = mirrored
 
     @staticmethod
-    def get_context() -> _ActiveSetup | None:
+    def get_context() -> ActiveSetup | None:
         """The innermost active setup, or ``None`` outside any ``with AdapterSetup(...)`` block."""
-        return _CURRENT.get()
+        return current_setup()
 
     @classmethod
     def get_context_adapter_setup(cls) -> AdapterCompositionBlock | None:
-        ctx = _CURRENT.get()
+        ctx = current_setup()
         return ctx.adapter_setup if ctx is not None else None
 
     @classmethod
     def get_context_head_setup(cls) -> Any:
-        ctx = _CURRENT.get()
+        ctx = current_setup()
         return ctx.head_setup if ctx is not None else None

@@ -10,6 +10,11 @@ import torch
 from .composition import AdapterCompositionBlock, Fuse, parse_composition
 from .configuration import AdapterFusionConfig
 from .errors import AdapterExistsError, AdapterNotFoundError, UnsupportedMethodError
+from .io.format import refuse_custom_weights_loaders
+from .io.fusion import load_fusion, save_fusion
+from .io.loading import resolve_adapter_folder
+from .io.setup import load_adapter_setup, save_adapter_setup
+from .methods.fusion import add_fusion, delete_fusion, fusion_layers, regularization_loss
 
 __all__ = ["FusionMixin"]
 
@@ -38,8 +43,6 @@ class FusionMixin:
         Fusion layers are created at every site where all fused adapters sit. ``config`` is ``"dynamic"``
         (default), ``"static"``, a dict or an ``AdapterFusionConfig``.
         """
-        from .methods.fusion import add_fusion, delete_fusion
-
         fuse = _fuse_of(adapter_names)
         names = [c if isinstance(c, str) else c.last() for c in fuse]
         missing = [n for n in names if n not in self.adapters_config]
@@ -70,8 +73,6 @@ class FusionMixin:
 
     def delete_adapter_fusion(self, adapter_names: Fuse | list[str] | str) -> None:
         """Remove a fusion (by ``Fuse``, name list or fusion name); a no-op if it does not exist."""
-        from .methods.fusion import delete_fusion
-
         name = (
             adapter_names.name
             if isinstance(adapter_names, Fuse)
@@ -83,8 +84,6 @@ class FusionMixin:
         self.adapters_config.remove_fusion(name)
 
     def _fusion_parameters(self, fusion_name: str):
-        from .methods.fusion import fusion_layers
-
         for _, _, module in fusion_layers(self._adapter_runtime, fusion_name):
             yield from module.parameters()
 
@@ -108,8 +107,6 @@ class FusionMixin:
 
     def get_fusion_regularization_loss(self) -> torch.Tensor | None:
         """``Σ 0.01 ‖I − W_value‖²`` over all fusion layers (add it to the training loss)."""
-        from .methods.fusion import regularization_loss
-
         return regularization_loss(self._adapter_runtime)
 
     def save_adapter_fusion(
@@ -122,8 +119,7 @@ class FusionMixin:
         use_safetensors: bool = True,
     ) -> None:
         """Save a fusion (config + weights) in the reference format."""
-        from .io.fusion import save_fusion
-
+        refuse_custom_weights_loaders(custom_weights_loaders, "save_adapter_fusion")
         fuse = _fuse_of(adapter_names)
         name = fuse.name if fuse.name in self.adapters_config.fusions else str(adapter_names)
         save_fusion(self, save_directory, name, meta_dict=meta_dict, use_safetensors=use_safetensors)
@@ -143,8 +139,7 @@ class FusionMixin:
         **kwargs,
     ) -> str:
         """Load a saved fusion (its adapters must be loaded first); returns the fusion's name."""
-        from .io.fusion import load_fusion
-
+        refuse_custom_weights_loaders(custom_weights_loaders, "load_adapter_fusion")
         name = load_fusion(self, adapter_fusion_name_or_path, load_as=load_as, use_safetensors=use_safetensors)
         heads = getattr(self, "heads", None)
         if with_head and heads is not None and (Path(adapter_fusion_name_or_path) / "head_config.json").is_file():
@@ -158,6 +153,7 @@ class FusionMixin:
         self, save_directory: str, meta_dict=None, custom_weights_loaders=None, use_safetensors: bool = True
     ) -> None:
         """Save every fusion to ``save_directory/<fusion name>``."""
+        refuse_custom_weights_loaders(custom_weights_loaders, "save_all_adapter_fusions")
         for name in list(self.adapters_config.fusions):
             self.save_adapter_fusion(
                 str(Path(save_directory) / name), name, meta_dict=meta_dict, use_safetensors=use_safetensors
@@ -173,8 +169,7 @@ class FusionMixin:
         use_safetensors: bool = True,
     ) -> None:
         """Save a whole setup (its adapters, fusions and heads) to one folder."""
-        from .io.setup import save_adapter_setup
-
+        refuse_custom_weights_loaders(custom_weights_loaders, "save_adapter_setup")
         save_adapter_setup(self, save_directory, adapter_setup, head_setup=head_setup, use_safetensors=use_safetensors)
 
     def load_adapter_setup(
@@ -187,9 +182,7 @@ class FusionMixin:
         **kwargs,
     ):
         """Load a setup saved with :meth:`save_adapter_setup`; returns ``(adapter_setup, head_setup)``."""
-        from .io.loading import resolve_adapter_folder
-        from .io.setup import load_adapter_setup
-
+        refuse_custom_weights_loaders(custom_weights_loaders, "load_adapter_setup")
         folder = resolve_adapter_folder(adapter_setup_name_or_path, version=version, **kwargs)
         return load_adapter_setup(self, folder, set_active=set_active, use_safetensors=use_safetensors)
 

@@ -21,13 +21,21 @@ from torch import nn
 
 from ._config_binding import bind_adapters_config
 from .architectures.attach import AdapterRuntime, spec_for_model
-from .architectures.forward_options import install_forward_options
+from .architectures.entry import install_entries
 from .architectures.parallel import install_parallel_replication
+from .averaging import average_adapter
 from .composition import AdapterCompositionBlock, Fuse, Stack, parse_composition
 from .configuration import AdapterConfig, ConfigUnion, ModelAdaptersConfig
 from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
 from .fusion_api import FusionMixin
+from .io.format import refuse_custom_weights_loaders
+from .io.loading import load_adapter
+from .io.saving import save_adapter, save_all_adapters
 from .methods import method_for_config, registered_methods
+from .methods.gating import tag_gate_owners
+from .methods.mtl_lora import share_parameters, unshare_parameters
+from .methods.prefix_tuning import eject_prefix_tuning
+from .summary import adapter_summary
 
 __all__ = ["ModelAdaptersMixin"]
 
@@ -63,8 +71,8 @@ class ModelAdaptersMixin(FusionMixin):
     # set-up ------------------------------------------------------------------------------------------------------
     def _init_adapters(self, adapters_config: ModelAdaptersConfig | None = None) -> None:
         self._adapter_runtime = AdapterRuntime(self, spec_for_model(self))
+        install_entries(self._adapter_runtime)
         install_parallel_replication(self._adapter_runtime)
-        install_forward_options(self._adapter_runtime)
         self.adapters_config = ModelAdaptersConfig()
         bind_adapters_config(self.config, self.adapters_config)
         if adapters_config is not None:
@@ -73,6 +81,28 @@ class ModelAdaptersMixin(FusionMixin):
             for fusion_name in adapters_config.fusions:
                 fusion_config, names = adapters_config.get_fusion(fusion_name)
                 self.add_adapter_fusion(names, config=fusion_config, name=fusion_name)
+
+    def set_attn_implementation(self, attn_implementation: Any, *args: Any, **kwargs: Any) -> None:
+        """transformers' ``set_attn_implementation``; while prefix tuning hooks this model's attention, the new
+        backend is set in its hooked form (``"eager"`` -> ``"adapters_eager"``), so the prefixes keep applying."""
+        runtime = self.__dict__.get("_adapter_runtime")
+        if runtime is not None:
+            attn_implementation = runtime.attention_implementation(attn_implementation)
+        return super().set_attn_implementation(attn_implementation, *args, **kwargs)
+
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict | None = None, every_n_layers: int = 1, offload: bool = False
+    ) -> None:
+        """transformers' activation (gradient) checkpointing, made right for adapters: the recompute of a layer runs
+        with the record of the call it replays (see docs/architecture.md), and the embeddings' output requires grad
+        even when the base model is frozen, so ``use_reentrant=True`` also gives the adapters their gradients
+        (transformers does this only for models whose main input is ``input_ids``)."""
+        super().activation_checkpointing_enable(
+            activation_checkpointing_kwargs, every_n_layers=every_n_layers, offload=offload
+        )
+        if not getattr(self, "_require_grads_hooks", None):
+            self.enable_input_require_grads()
+        self._adapter_runtime.prepare_checkpointing()
 
     # inspection --------------------------------------------------------------------------------------------------
     def has_adapters(self) -> bool:
@@ -166,17 +196,20 @@ class ModelAdaptersMixin(FusionMixin):
                     "choose another name."
                 )
             self.delete_adapter(adapter_name)
+        runtime = self._adapter_runtime
         added = []
         try:
-            with self._adapter_runtime.adding(adapter_name, tokenizer=tokenizer):
+            with runtime.adding(tokenizer=tokenizer):
                 for member in _members(config):
                     method = method_for_config(member)
                     added.append(method)  # before add(): delete() also cleans up a partial add
-                    method.add(self._adapter_runtime, adapter_name, member)
+                    method.add(runtime, adapter_name, member)
         except BaseException:
             for method in reversed(added):
-                method.delete(self._adapter_runtime, adapter_name)
+                method.delete(runtime, adapter_name)
             raise
+        for method in added:  # gated modules record their scores when a call asks for them
+            tag_gate_owners(runtime, adapter_name, method.modules(runtime, adapter_name))
         self.adapters_config.add(adapter_name, config=config)
         if set_active:
             self.set_active_adapters(adapter_name)
@@ -190,6 +223,7 @@ class ModelAdaptersMixin(FusionMixin):
         self._delete_fusions_of(adapter_name)
         for member in _members(config):
             method_for_config(member).delete(self._adapter_runtime, adapter_name)
+        self._adapter_runtime.changed()
         self.adapters_config.remove(adapter_name)
         active = self._adapter_runtime.active_setup
         if active is not None and adapter_name in active.flatten():
@@ -222,7 +256,7 @@ class ModelAdaptersMixin(FusionMixin):
             self._check_setup_supported(setup)
         self.reset_adapter()  # un-merge LoRA-family adapters first, as the reference does
         self._adapter_runtime.active_setup = setup
-        self._adapter_runtime.skip_layers = tuple(skip_layers) if skip_layers is not None else None
+        self._adapter_runtime.skip_layers = frozenset(skip_layers) if skip_layers is not None else frozenset()
 
     def _check_setup_supported(self, setup: AdapterCompositionBlock) -> None:
         """Every block must be supported by the method of every adapter below it; a Fuse needs its fusion layer."""
@@ -289,8 +323,6 @@ class ModelAdaptersMixin(FusionMixin):
     # summary -----------------------------------------------------------------------------------------------------
     def adapter_summary(self, as_dict: bool = False) -> str | list[dict[str, Any]]:
         """A table of all adapters: name, architecture, #param, %param, active, train (as the reference)."""
-        from .summary import adapter_summary
-
         return adapter_summary(self, as_dict=as_dict)
 
     # saving and loading ------------------------------------------------------------------------------------------
@@ -303,8 +335,7 @@ class ModelAdaptersMixin(FusionMixin):
         use_safetensors: bool = True,
     ) -> None:
         """Save adapter ``adapter_name`` (config and weights) to ``save_directory`` in the reference format."""
-        from .io.saving import save_adapter
-
+        refuse_custom_weights_loaders(custom_weights_loaders, "save_adapter")
         save_adapter(self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
 
     def save_all_adapters(
@@ -316,8 +347,7 @@ class ModelAdaptersMixin(FusionMixin):
         **kwargs: Any,
     ) -> None:
         """Save every adapter to ``save_directory/<name>`` (``with_head=`` is passed on where heads exist)."""
-        from .io.saving import save_all_adapters
-
+        refuse_custom_weights_loaders(custom_weights_loaders, "save_all_adapters")
         save_all_adapters(self, save_directory, meta_dict=meta_dict, use_safetensors=use_safetensors, **kwargs)
 
     def load_adapter(
@@ -340,8 +370,7 @@ class ModelAdaptersMixin(FusionMixin):
         preferred when a folder has both formats; ``.bin`` files are read with ``torch.load(weights_only=True)``.
         On failure the model is left exactly as it was.
         """
-        from .io.loading import load_adapter
-
+        refuse_custom_weights_loaders(custom_weights_loaders, "load_adapter")
         return load_adapter(
             self,
             adapter_name_or_path,
@@ -357,29 +386,31 @@ class ModelAdaptersMixin(FusionMixin):
     # LoRA family: merging, averaging, parameter sharing
     # ----------------------------------------------------------------------------------------------------------------
     def merge_adapter(self, name: str) -> None:
-        """Fold LoRA-family adapter ``name`` into the weights of the layers it adapts (``reset_adapter`` undoes it).
+        """Fold adapter ``name`` into the weights of the layers it adapts (``reset_adapter`` undoes it).
 
         While merged, those layers run as plain linear layers (the adapter is applied through the weights whatever
-        the active setup); ``set_active_adapters`` un-merges first. Only one adapter can be merged per layer.
+        the active setup); ``set_active_adapters`` un-merges first. Only one adapter can be merged per layer. The
+        methods that can merge say so in the registry (the LoRA family).
 
         Raises:
-            UnsupportedMethodError: ``name`` is not a LoRA-family adapter, or it uses gating.
+            UnsupportedMethodError: no part of ``name`` can be merged, or it uses gating.
             CompositionError: another adapter is merged into the same layers.
         """
-        from .methods.lora import merge_adapter
-
         config = self._require_adapter(name)
-        if not any(getattr(member, "architecture", None) in ("lora", "mtl_lora") for member in _members(config)):
+        methods = [method_for_config(member) for member in _members(config)]
+        mergeable = [method for method in methods if method.merge is not None]
+        if not mergeable:
+            allowed = sorted({m.name for m in registered_methods() if m.merge is not None})
             raise UnsupportedMethodError(
-                f"merge_adapter works for LoRA-family adapters only; {name!r} is a {type(config).__name__}."
+                f"merge_adapter works for adapters of the methods {allowed}; {name!r} is a {type(config).__name__} "
+                f"({', '.join(m.name for m in methods)})."
             )
-        merge_adapter(self._adapter_runtime, name)
+        for method in mergeable:
+            method.merge(self._adapter_runtime, name)
 
     def eject_prefix_tuning(self, name: str) -> None:
         """Turn prefix-tuning adapter ``name`` into its flat form (the MLP is evaluated once and dropped; outputs
         stay the same; the adapter's config becomes ``flat=True``)."""
-        from .methods.prefix_tuning import eject_prefix_tuning
-
         eject_prefix_tuning(self, name)
 
     def reset_adapter(self) -> None:
@@ -405,8 +436,6 @@ class ModelAdaptersMixin(FusionMixin):
         ``"lora_delta_w_svd"`` (LoRA; the latter needs ``svd_rank``). Weights default to equal; given weights are
         normalized to sum 1 unless ``normalize_weights=False``; negative weights are allowed.
         """
-        from .methods.averaging import average_adapter
-
         average_adapter(
             self,
             adapter_name,
@@ -424,12 +453,8 @@ class ModelAdaptersMixin(FusionMixin):
     ) -> None:
         """Share ``lora_A``/``lora_B`` between multi-task (MTL-LoRA) adapters: a ``MultiTask`` block, a list of
         names or a comma-separated string; values start as ``reference_adapter_name``'s (default: the first)."""
-        from .methods.mtl_lora import share_parameters
-
         share_parameters(self, adapter_names, name=name, reference_adapter_name=reference_adapter_name)
 
     def unshare_parameters(self, adapter_names: Any, name: str | None = None) -> None:
         """Give the adapters of a sharing group their own copies of the shared parameters again."""
-        from .methods.mtl_lora import unshare_parameters
-
         unshare_parameters(self, adapter_names, name=name)

@@ -13,53 +13,52 @@ from adapters.architectures.attention import (
     AttentionCall,
     add_attention_hook,
     attention_hooks,
-    attention_wrapper_installed,
-    install_attention_wrapper,
     prepend_keys_values,
     remove_attention_hook,
-    uninstall_attention_wrapper,
 )
 from tiny_models import FAMILIES, build, inputs
 
-
-@pytest.fixture
-def restore_wrapper():
-    yield
-    install_attention_wrapper()
+PREFIX = "prefix_tuning[prefix_length=2, bottleneck_size=4]"
 
 
-def test_install_is_idempotent_and_uninstall_restores_transformers(restore_wrapper):
-    uninstall_attention_wrapper()
-    original = AttentionInterface.get_interface
-    assert not attention_wrapper_installed()
-    install_attention_wrapper()
-    wrapped = AttentionInterface.get_interface
-    install_attention_wrapper()
-    assert AttentionInterface.get_interface is wrapped is not original
-    interface = AttentionInterface()
-    fn = interface.get_interface("sdpa", None)
-    assert fn is interface.get_interface("sdpa", None)  # cached per function
-    assert fn.__adapters_original__ is AttentionInterface._global_mapping["sdpa"]
-    uninstall_attention_wrapper()
-    uninstall_attention_wrapper()
-    assert AttentionInterface.get_interface is original
+def _hidden(model, batch):
+    with torch.no_grad():
+        return model(**batch).last_hidden_state
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_unhooked_models_are_bit_identical(family, restore_wrapper):
+@pytest.mark.parametrize("backend", ["eager", "sdpa"])
+def test_hooked_backends_run_unhooked_modules_bit_identically(family, backend):
     model = build(family)
+    model.set_attn_implementation(backend)
     batch = inputs(family)
-    uninstall_attention_wrapper()
-    with torch.no_grad():
-        plain = model(**batch).last_hidden_state
-    install_attention_wrapper()
-    with torch.no_grad():
-        wrapped = model(**batch).last_hidden_state
-    assert torch.equal(plain, wrapped)
+    plain = _hidden(model, batch)
+    model.set_attn_implementation(f"adapters_{backend}")
+    assert torch.equal(_hidden(model, batch), plain)
+
+
+def test_prefix_tuning_hooks_one_model_only_and_removing_it_restores_that_model():
+    model, other = build("bert"), build("bert")
+    batch = inputs("bert")
+    before, other_before = _hidden(model, batch), _hidden(other, batch)
+    adapters.init(model)
+    adapters.init(other)
+    other.add_adapter("b", config=PREFIX, set_active=True)
+    other_prefixed = _hidden(other, batch)
+    model.add_adapter("a", config=PREFIX, set_active=True)
+    assert model.config._attn_implementation == "adapters_sdpa"
+    assert not torch.allclose(_hidden(model, batch), before)
+    model.delete_adapter("a")  # removing it from one model leaves the other one as it was
+    assert model.config._attn_implementation == "sdpa" and torch.equal(_hidden(model, batch), before)
+    assert other.config._attn_implementation == "adapters_sdpa" and torch.equal(_hidden(other, batch), other_prefixed)
+    other.delete_adapter("b")
+    assert torch.equal(_hidden(other, batch), other_before)
+    assert AttentionInterface().get_interface("sdpa", None) is AttentionInterface._global_mapping["sdpa"]
 
 
 def test_hooks_run_in_order_and_leave_no_trace():
     model = build("bert")
+    model.set_attn_implementation("adapters_sdpa")
     module = model.encoder.layer[0].attention.self
     order = []
     add_attention_hook(module, "first", lambda call: order.append("first") or call)
@@ -137,12 +136,18 @@ def test_what_cannot_be_prefixed_raises():
         prepend_keys_values(_call(heads=4), *keys)
 
 
-def test_prefix_tuning_installs_the_wrapper_itself(restore_wrapper):
-    uninstall_attention_wrapper()
+def test_switching_the_backend_keeps_the_prefix_and_bypassing_the_hook_is_refused():
     model = build("bert")
     adapters.init(model)
-    model.add_adapter("a", config="prefix_tuning[prefix_length=2, bottleneck_size=4]", set_active=True)
-    assert attention_wrapper_installed()
-    uninstall_attention_wrapper()  # the prefix can no longer be applied: refused, not silently ignored
+    model.add_adapter("a", config=PREFIX, set_active=True)
+    batch = inputs("bert")
+    sdpa = _hidden(model, batch)
+    model.set_attn_implementation("eager")  # stays hooked: the prefix keeps applying
+    assert model.config._attn_implementation == "adapters_eager"
+    assert torch.allclose(_hidden(model, batch), sdpa, atol=1e-5)
+    model.delete_adapter("a")
+    assert model.config._attn_implementation == "eager"
+    model.add_adapter("a", config=PREFIX, set_active=True)
+    model.config._attn_implementation = "sdpa"  # behind our back: the prefix cannot be applied, refused
     with pytest.raises(UnsupportedAttentionError, match="did not call"), torch.no_grad():
-        model(**inputs("bert"))
+        model(**batch)

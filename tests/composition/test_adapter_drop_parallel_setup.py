@@ -58,7 +58,7 @@ def test_adapter_drop_callback_randomises_skipped_layers():
         seen.add(len(skipped))
     assert seen == {0, 1}
     callback.on_evaluate(args, state, control, model=model)
-    assert model._adapter_runtime.skip_layers is None
+    assert model._adapter_runtime.skip_layers == frozenset()
 
 
 def test_parallel_generate_equals_separate_generates():

@@ -13,36 +13,12 @@ import torch
 
 from adapters import AdapterSetup
 from adapters.methods import adapter_key_pattern
+from contract.configs import configs_for, load
 from contract.helpers import adapter_model, all_hooks, randomize_adapter
 from tiny_models import ENCODER_DECODER, FAMILIES, inputs, output
 
-BOTTLENECK_CONFIGS = [
-    "seq_bn",
-    "double_seq_bn",
-    "par_bn",
-    "scaled_par_bn",
-    "seq_bn_inv",
-    "double_seq_bn_inv",
-    "compacter[reduction_factor=4]",
-    "compacter++[reduction_factor=4]",
-    "seq_bn[ln_before=True, ln_after=True, use_gating=True, scaling='learned']",
-    "seq_bn[scaling='channel', residual_before_ln='post_add', adapter_residual_before_ln=True]",
-    "double_seq_bn[reduction_factor={'0': 4, 'default': 16}, original_ln_before=True]",
-    "seq_bn_inv[inv_adapter='glow', dropout=0.1]",
-    "seq_bn[cross_adapter=True, mh_adapter=True, residual_before_ln=False]",
-]
-ADAPTER_PLUS = "AdapterPlusConfig"
-
-
-def _load_config(spec: str):
-    import adapters
-
-    if spec == ADAPTER_PLUS:
-        return adapters.AdapterPlusConfig()
-    return adapters.AdapterConfig.load(spec)
-
-
-CASES = [(c, f) for c in [*BOTTLENECK_CONFIGS, ADAPTER_PLUS] for f in FAMILIES]
+GROUPS = ("bottleneck",)
+CASES = [(c, f) for c in configs_for(*GROUPS) for f in FAMILIES]
 
 
 @pytest.fixture(params=CASES, ids=[f"{f}-{c}" for c, f in CASES])
@@ -52,7 +28,7 @@ def case(request):
 
 def _model_with_adapter(family: str, spec: str, name: str = "a"):
     model = adapter_model(family)
-    model.add_adapter(name, config=_load_config(spec))
+    model.add_adapter(name, config=load(spec))
     model.set_active_adapters(name)
     return model
 
@@ -62,7 +38,7 @@ def test_changes_outputs_when_weights_are_random(case):
     batch = inputs(family)
     model = adapter_model(family)
     base = output(model, batch)
-    model.add_adapter("a", config=_load_config(spec), set_active=True)
+    model.add_adapter("a", config=load(spec), set_active=True)
     randomize_adapter(model, "a")
     adapted = output(model, batch)
     assert adapted.shape == base.shape
@@ -92,7 +68,7 @@ def test_train_adapter_makes_exactly_the_adapter_trainable(case):
     pattern = adapter_key_pattern("a")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     adapter_params = {n for n, _ in model.named_parameters() if pattern.search(n)}
-    expected = {n for n in adapter_params if not n.endswith("phm_rule") or _load_config(spec).learn_phm}
+    expected = {n for n in adapter_params if not n.endswith("phm_rule") or load(spec).learn_phm}
     assert trainable == expected and trainable
     assert model.training
     batch = inputs(family)
@@ -127,7 +103,7 @@ def test_delete_restores_the_original_model(case):
     keys = list(model.state_dict())
     tensors = dict(model.state_dict())
     hooks = all_hooks(model)
-    model.add_adapter("a", config=_load_config(spec), set_active=True)
+    model.add_adapter("a", config=load(spec), set_active=True)
     randomize_adapter(model, "a")
     model.delete_adapter("a")
     assert list(model.state_dict()) == keys

@@ -14,21 +14,12 @@ import pytest
 import torch
 
 from adapters.methods import adapter_key_pattern
+from contract.configs import configs_for
 from contract.helpers import adapter_model, all_hooks, randomize_adapter
 from tiny_models import FAMILIES, inputs, output
 
-LORA_CONFIGS = [
-    "lora",
-    "ia3",
-    "dora",
-    "vera",
-    "dvora",
-    "mtl_lora",
-    "lora[r=4, alpha=16, attn_matrices=['q', 'k', 'v'], intermediate_lora=True, output_lora=True]",
-    "vera[intermediate_lora=True, output_lora=True, attn_matrices=['q', 'k', 'v']]",
-    "mtl_lora[n_up_projection=3, task_specific_matrix_type='linear', output_lora=True]",
-]
-CASES = [(c, f) for c in LORA_CONFIGS for f in FAMILIES]
+GROUPS = ("lora", "mtl_lora")
+CASES = [(c, f) for c in configs_for(*GROUPS) for f in FAMILIES]
 
 
 @pytest.fixture(params=CASES, ids=[f"{f}-{c}" for c, f in CASES])

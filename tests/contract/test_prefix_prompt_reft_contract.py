@@ -19,35 +19,20 @@ import torch
 from adapters import AdapterSetup
 from adapters.architectures.attention import attention_hooks
 from adapters.methods import adapter_key_pattern
+from contract.configs import UNIONS, configs_for, load
 from contract.helpers import adapter_model, all_hooks, randomize_adapter
 from tiny_models import ENCODER_DECODER, FAMILIES, inputs
 
-PREFIX = [
-    "prefix_tuning[prefix_length=4, bottleneck_size=16]",
-    "prefix_tuning[flat=True, prefix_length=3]",
-    "prefix_tuning[prefix_length=3, bottleneck_size=8, use_gating=True, shared_gating=False, leave_out=[1]]",
-]
-PROMPT = ["prompt_tuning[prompt_length=3]", "prompt_tuning[prompt_length=2, combine='prefix_after_bos']"]
-REFT = [
-    "loreft",
-    "noreft[prefix_positions=2, suffix_positions=2, r=2, layers=[0]]",
-    "direft[prefix_positions=1, suffix_positions=1, tied_weights=True]",
-]
-SMALL_MAM = "MAMConfig(prefix_tuning=PrefixTuningConfig(bottleneck_size=16, prefix_length=5))"
-UNIONS = [SMALL_MAM, "unipelt"]
+GROUPS = ("prefix_tuning", "prompt_tuning", "reft", UNIONS)
 PROMPT_FAMILIES = tuple(f for f in FAMILIES if f not in ENCODER_DECODER)
+REFT = configs_for("reft")
 
-CASES = [(c, f) for c in PREFIX + REFT for f in FAMILIES]
-CASES += [(c, f) for c in PROMPT for f in PROMPT_FAMILIES]
-CASES += [(c, f) for c in UNIONS for f in FAMILIES]
+CASES = [(c, f) for c in configs_for("prefix_tuning", "reft", UNIONS) for f in FAMILIES]
+CASES += [(c, f) for c in configs_for("prompt_tuning") for f in PROMPT_FAMILIES]
 
 
 def _config(spec: str):
-    import adapters
-
-    if spec == SMALL_MAM:  # a config string mam[...] would apply its keys to both members
-        return adapters.MAMConfig(prefix_tuning=adapters.PrefixTuningConfig(bottleneck_size=16, prefix_length=5))
-    return spec
+    return load(spec)
 
 
 @pytest.fixture(params=CASES, ids=[f"{f}-{c}" for c, f in CASES])
@@ -69,7 +54,7 @@ def test_changes_outputs_and_deactivation_restores_the_base(case):
     randomize_adapter(model, "a")
     adapted = _output(model, batch)
     if spec.startswith("prompt"):  # the prompt positions are part of the output
-        assert adapted.shape[1] == base.shape[1] + int(spec.split("prompt_length=")[1].split(",")[0].rstrip("]"))
+        assert adapted.shape[1] == base.shape[1] + load(spec).prompt_length
     else:
         assert adapted.shape == base.shape
         assert (adapted - base).abs().max() > 1e-3

@@ -7,16 +7,22 @@ is where it shows.
 
 from __future__ import annotations
 
-import inspect
+import sys
+from collections.abc import Callable
 
+from torch import nn
 from transformers import AttentionInterface
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from ..errors import UnsupportedAttentionError
 
 __all__ = [
-    "AttentionInterface",
     "EAGER",
     "SUPPORTED_PREFIX_BACKENDS",
     "PACKED_SEQUENCE_KWARGS",
-    "check_get_interface_signature",
+    "backend_function",
+    "register_attention_backend",
 ]
 
 # ``AttentionInterface.get_interface(impl, default)`` returns ``default`` (the modeling file's own
@@ -33,12 +39,32 @@ SUPPORTED_PREFIX_BACKENDS = ("eager", "sdpa")
 PACKED_SEQUENCE_KWARGS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 
 
-def check_get_interface_signature() -> None:
-    """Fail loudly if ``AttentionInterface.get_interface`` no longer takes ``(attn_implementation, default)``."""
-    parameters = list(inspect.signature(AttentionInterface.get_interface).parameters)
-    if parameters[:3] != ["self", "attn_implementation", "default"]:
-        raise RuntimeError(
-            "transformers' AttentionInterface.get_interface has an unexpected signature "
-            f"{parameters}; this adapters version supports transformers 5.x where it is (self, attn_implementation, "
-            "default)."
-        )
+def register_attention_backend(name: str, backend: str, function: Callable) -> None:
+    """Register ``function`` as attention implementation ``name`` whose masks are built as for ``backend``.
+
+    ``AttentionInterface.register`` and ``AttentionMaskInterface.register`` are transformers' public extension
+    points for custom attention functions; registering a new name changes nothing for models that do not use it.
+    """
+    AttentionInterface.register(name, function)
+    AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[backend])
+
+
+_EAGER_FUNCTIONS: dict[type, Callable] = {}
+
+
+def backend_function(module: nn.Module, backend: str) -> Callable:
+    """The attention function ``module`` would call for ``backend``: sdpa from the interface; for ``"eager"`` the
+    ``eager_attention_forward`` of the module's modeling file (what ``get_interface("eager", default)`` returns)."""
+    if backend != EAGER:
+        return ALL_ATTENTION_FUNCTIONS[backend]
+    cls = type(module)
+    function = _EAGER_FUNCTIONS.get(cls)
+    if function is None:
+        function = getattr(sys.modules.get(cls.__module__), "eager_attention_forward", None)
+        if function is None:
+            raise UnsupportedAttentionError(
+                f"{cls.__name__} ({cls.__module__}) has no module-level eager_attention_forward; use "
+                "attn_implementation='sdpa' for attention hooks (prefix tuning) on this model."
+            )
+        _EAGER_FUNCTIONS[cls] = function
+    return function

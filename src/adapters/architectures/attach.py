@@ -9,6 +9,7 @@ active for layer i" for the hooks, taking ``AdapterSetup`` contexts and AdapterD
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,16 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from ..composition import AdapterCompositionBlock
-from ..context import AdapterSetup
+from ..context import current_setup
 from ..errors import UnsupportedModelError
+from .attention import (
+    AttentionCall,
+    add_attention_hook,
+    attention_hooks,
+    hooked_implementation,
+    remove_attention_hook,
+)
+from .call import FORWARD_OPTIONS, AdapterCall
 from .spec import ArchitectureSpec, LayerGroup
 from .specs import spec_for_model_type, supported_model_types
 
@@ -30,6 +39,9 @@ __all__ = [
     "spec_for_model",
     "HOOK_COMPUTE",
     "HOOK_CONSUME",
+    "HOOK_EXIT",
+    "ENTRY",
+    "INPUT_REPLICATE",
     "INPUT_REWRITE",
     "INPUT_CAPTURE",
 ]
@@ -37,10 +49,33 @@ __all__ = [
 # Order of our forward hooks on one module (lower runs first; transformers' own hooks run after ours):
 HOOK_COMPUTE = 0  # the hook completes the module's own computation (LoRA adds its update to a Linear's output)
 HOOK_CONSUME = 1  # the hook uses or rewrites the finished output (bottleneck adapters reading a sub-block's output)
+HOOK_EXIT = 9  # the end of a call at a model entry: runs after every other hook, also when the forward raised
 
 # Order of our forward pre-hooks on the base model (lower runs first):
+ENTRY = -2  # the call's record is made (adapters.architectures.entry)
+INPUT_REPLICATE = -1  # Parallel replicates the batch (adapters.architectures.parallel)
 INPUT_REWRITE = 0  # the hook changes the forward arguments (prompt tuning extends the attention mask)
 INPUT_CAPTURE = 1  # the hook reads the final arguments (ReFT reads the attention mask)
+
+_REPLAYS_CALL = "_adapters_replays_call"
+
+
+def _checkpoint_with_call(runtime: AdapterRuntime, checkpoint: Callable) -> Callable:
+    """``checkpoint`` (a gradient-checkpointing function ``f(function, *args, **kwargs)``) whose ``function`` runs
+    with the record of the call that was in progress when the layer ran, in the forward and in the recompute."""
+
+    def checkpoint_with_call(function: Callable, *args: Any, **kwargs: Any):
+        call = runtime.current()
+
+        def replay(*replay_args: Any, **replay_kwargs: Any):
+            with runtime.bound(call):
+                return function(*replay_args, **replay_kwargs)
+
+        return checkpoint(replay, *args, **kwargs)
+
+    setattr(checkpoint_with_call, _REPLAYS_CALL, True)
+    checkpoint_with_call.__wrapped__ = checkpoint
+    return checkpoint_with_call
 
 
 class HolderModule(nn.Module):
@@ -95,31 +130,30 @@ def spec_for_model(model: nn.Module) -> ArchitectureSpec:
 
 
 class AdapterRuntime:
-    """Per-model state shared by all hooks: layers, active setup, AdapterDrop layers."""
+    """Per-model state shared by all hooks: the layers, the active setup, AdapterDrop layers, and the record of the
+    forward call in progress on each thread (:meth:`current`)."""
 
     def __init__(self, model: nn.Module, spec: ArchitectureSpec):
         self.spec = spec
         self.active_setup: AdapterCompositionBlock | None = None
-        self.skip_layers: tuple[int, ...] | None = None
-        # ``task_ids`` of the latest forward call (set by a pre-hook while multi-task adapters exist); kept until the
-        # next call so that activation checkpointing recomputes with the same routing
-        self.task_ids: Any = None
-        self._task_ids_hook: RemovableHandle | None = None
+        self.skip_layers: frozenset[int] = frozenset()
+        # bumped whenever hooks are added or removed: compiled graphs read it, so they re-trace instead of going stale
+        self.version = 0
         self._hook_order: dict[int, int] = {}
         self._input_hook_order: dict[int, int] = {}
+        self._attention_configs: dict[int, tuple[Any, str, set[int]]] = {}
+        self._local = threading.local()
         base = model.base_model
         self.__dict__["_base_model"] = base
         self.__dict__["_model"] = model
         # options of the add_adapter call in progress (see ``adding``)
         self.add_options: dict[str, Any] = {}
-        if model is not base:
-            # static-head models build their own output: give it what the base model's forward options collected
-            model.register_forward_hook(self._copy_forward_outputs)
         self.layers: list[LayerRef] = []
         for group in spec.layer_groups:
             container, container_path = resolve_path(base, group.path)
             for offset, layer in enumerate(container):
                 self.layers.append(LayerRef(len(self.layers), layer, group, f"{container_path}.{offset}"))
+        self._checkpointable = [m for m in base.modules() if hasattr(m, "gradient_checkpointing")]
 
     @property
     def base_model(self) -> nn.Module:
@@ -130,108 +164,169 @@ class AdapterRuntime:
         """The top-level model object that ``adapters.init`` (or an AdapterModel class) enabled."""
         return self.__dict__["_model"]
 
-    def _copy_forward_outputs(self, module: nn.Module, args: tuple, output):
-        from .forward_options import FORWARD_OPTIONS
+    # the call in progress ----------------------------------------------------------------------------------------
+    def current(self) -> AdapterCall | None:
+        """The record of the forward call in progress on this thread, or ``None`` outside any call."""
+        return getattr(self._local, "call", None)
 
-        options = getattr(self, "forward_options", None) or {}
-        for option, key in FORWARD_OPTIONS.items():
-            if options.get(option) and hasattr(output, "keys") and key not in output:
-                output[key] = self.collected.get(key, {})
-        return None
+    def new_call(self, options: dict[str, Any]) -> AdapterCall:
+        """The record of a new call: the ``AdapterSetup`` block's setup (else the active one) and ``options`` (the
+        call's keyword arguments listed in :data:`~adapters.architectures.call.CALL_KWARGS`)."""
+        context = current_setup()
+        if context is not None:
+            skip = self.skip_layers if context.skip_layers is None else frozenset(context.skip_layers)
+            setup, head_setup, from_context = context.adapter_setup, context.head_setup, True
+        else:
+            setup, skip, head_setup, from_context = self.active_setup, self.skip_layers, None, False
+        return AdapterCall(
+            setup=setup,
+            skip_layers=skip,
+            head_setup=head_setup,
+            from_context=from_context,
+            task_ids=options.get("task_ids"),
+            options=frozenset(k for k in FORWARD_OPTIONS if options.get(k)),
+            replicated=getattr(self._local, "replicated", False),
+            version=self.version,
+        )
 
     @contextlib.contextmanager
-    def adding(self, adapter_name: str | None = None, **options: Any) -> Iterator[None]:
+    def bound(self, call: AdapterCall | None) -> Iterator[None]:
+        """Make ``call`` the call in progress on this thread inside the block (a gradient-checkpointing recompute
+        re-binds the record of the forward it replays)."""
+        local = self._local
+        previous = getattr(local, "call", None)
+        local.call = call
+        try:
+            yield
+        finally:
+            local.call = previous
+
+    @contextlib.contextmanager
+    def replicated_inputs(self) -> Iterator[None]:
+        """Inside the block, calls on this thread get inputs already replicated for ``Parallel`` (generation)."""
+        local = self._local
+        previous = getattr(local, "replicated", False)
+        local.replicated = True
+        try:
+            yield
+        finally:
+            local.replicated = previous
+
+    def prepare_checkpointing(self) -> None:
+        """Wrap the gradient-checkpointing function of every checkpointable module (once per function) so that the
+        recompute during ``backward`` runs with the record of the forward call it replays."""
+        for module in self._checkpointable:
+            function = module.__dict__.get("_gradient_checkpointing_func")
+            if function is not None and not getattr(function, _REPLAYS_CALL, False):
+                module._gradient_checkpointing_func = _checkpoint_with_call(self, function)
+
+    # structure ------------------------------------------------------------------------------------------------
+    def changed(self) -> None:
+        """Note a change of hooks or adapters (compiled graphs re-trace on their next call)."""
+        self.version += 1
+
+    @contextlib.contextmanager
+    def adding(self, **options: Any) -> Iterator[None]:
         """Make ``options`` visible to the methods' ``add`` functions (``runtime.add_options``) inside the block:
         ``tokenizer`` (prompt tuning's ``from_string``), ``loading`` (weights are loaded right after adding, so
-        initialisations that need extra inputs may be skipped). When the block adding ``adapter_name`` succeeds, its
-        gated modules are marked for ``output_adapter_gating_scores``."""
+        initialisations that need extra inputs may be skipped)."""
         previous = self.add_options
         self.add_options = {**previous, **{k: v for k, v in options.items() if v is not None}}
         try:
             yield
         finally:
             self.add_options = previous
-        if adapter_name is not None:
-            from ..gating import tag_gate_owners
-            from ..methods import registered_methods
+            self.changed()
 
-            for method in registered_methods():
-                tag_gate_owners(self, adapter_name, method.modules(self, adapter_name))
+    def register_input_hook(self, hook: Callable[..., Any], order: int, module: nn.Module | None = None):
+        """Register a ``forward_pre_hook(with_kwargs=True)`` on the base model (or ``module``), ordered by ``order``.
 
-    def register_input_hook(self, hook: Callable[..., Any], order: int) -> RemovableHandle:
-        """Register a ``forward_pre_hook(with_kwargs=True)`` on the base model, ordered by ``order``.
-
-        ``INPUT_REWRITE`` hooks (which change the arguments) run before ``INPUT_CAPTURE`` hooks (which read them),
-        whatever the order of registration. Remove it with :meth:`remove_hook`.
+        ``ENTRY`` hooks run first, then ``INPUT_REWRITE`` hooks (which change the arguments), then ``INPUT_CAPTURE``
+        hooks (which read them), whatever the order of registration. Remove it with :meth:`remove_hook`.
         """
-        module = self.base_model
+        module = self.base_model if module is None else module
         handle = module.register_forward_pre_hook(hook, with_kwargs=True)
         self._input_hook_order[handle.id] = order
         hooks = module._forward_pre_hooks
         ours = sorted((hid for hid in hooks if hid in self._input_hook_order), key=self._input_hook_order.__getitem__)
         others = [hid for hid in hooks if hid not in self._input_hook_order]
-        for hid in (*others, *ours):
+        for hid in (*ours, *others):
             hooks.move_to_end(hid)
+        self.changed()
         return handle
 
     def iter_layers(self) -> Iterator[LayerRef]:
         return iter(self.layers)
 
-    def setup_for_layer(self, layer_index: int | None) -> AdapterCompositionBlock | None:
-        """The setup that applies to ``layer_index`` now (``None`` index: model-level, ignores skip_layers)."""
-        context = AdapterSetup.get_context()
-        if context is not None:
-            setup, skip = context.adapter_setup, context.skip_layers
-            if skip is None:
-                skip = self.skip_layers
-        else:
-            setup, skip = self.active_setup, self.skip_layers
-        if setup is None or (layer_index is not None and skip and layer_index in skip):
-            return None
-        return setup
-
     def register_output_hook(
-        self, module: nn.Module, hook: Callable[..., Any], order: int, with_kwargs: bool = False
+        self,
+        module: nn.Module,
+        hook: Callable[..., Any],
+        order: int,
+        with_kwargs: bool = False,
+        always_call: bool = False,
     ) -> RemovableHandle:
         """Register a forward hook on ``module`` that runs before transformers' hooks, ordered by ``order``.
 
         Several methods may hook the same module (e.g. LoRA on BART's ``fc2``, whose output a bottleneck adapter
-        also reads): ``HOOK_COMPUTE`` hooks run before ``HOOK_CONSUME`` hooks whatever the order of adding them.
-        Remove the hook with :meth:`remove_hook`.
+        also reads): ``HOOK_COMPUTE`` hooks run before ``HOOK_CONSUME`` hooks whatever the order of adding them, and
+        ``HOOK_EXIT`` hooks (the end of a call) last. Remove the hook with :meth:`remove_hook`.
         """
-        handle = module.register_forward_hook(hook, prepend=True, with_kwargs=with_kwargs)
+        handle = module.register_forward_hook(hook, prepend=True, with_kwargs=with_kwargs, always_call=always_call)
         self._hook_order[handle.id] = order
         hooks = module._forward_hooks  # reordered in place: RemovableHandle keeps a reference to this dict
         ours = sorted((hid for hid in hooks if hid in self._hook_order), key=self._hook_order.__getitem__)
         others = [hid for hid in hooks if hid not in self._hook_order]
-        for hid in (*ours, *others):
+        exits = [hid for hid in ours if self._hook_order[hid] >= HOOK_EXIT]
+        ours = [hid for hid in ours if self._hook_order[hid] < HOOK_EXIT]
+        for hid in (*ours, *others, *exits):
             hooks.move_to_end(hid)
+        self.changed()
         return handle
 
-    def capture_task_ids(self, enabled: bool) -> None:
-        """Install (or remove) a pre-hook on the base model that takes ``task_ids`` out of its forward kwargs
-        into :attr:`task_ids` (multi-task adapters route examples by it)."""
-        handle = self._task_ids_hook
-        if enabled and handle is None:
-            self._task_ids_hook = self.base_model.register_forward_pre_hook(self._take_task_ids, with_kwargs=True)
-        elif not enabled and handle is not None:
-            handle.remove()
-            self._task_ids_hook = None
-            self.task_ids = None
-
-    def _take_task_ids(self, module: nn.Module, args: tuple, kwargs: dict):
-        if "task_ids" not in kwargs:
-            self.task_ids = None
-            return None
-        kwargs = dict(kwargs)
-        self.task_ids = kwargs.pop("task_ids")
-        return args, kwargs
-
     def remove_hook(self, handle: RemovableHandle) -> None:
-        """Remove a hook registered with :meth:`register_output_hook`."""
+        """Remove a hook registered with :meth:`register_output_hook` or :meth:`register_input_hook`."""
         handle.remove()
         self._hook_order.pop(handle.id, None)
         self._input_hook_order.pop(handle.id, None)
+        self.changed()
+
+    # attention hooks: scoped to this model ---------------------------------------------------------------------
+    def hook_attention(self, module: nn.Module, key: str, hook: Callable[[AttentionCall], AttentionCall]) -> None:
+        """Add an attention hook to ``module`` and switch its config to the hooked implementation of its backend
+        (the config's original implementation comes back with the last hook of this model on it)."""
+        config = module.config
+        entry = self._attention_configs.get(id(config))
+        original = entry[1] if entry is not None else config._attn_implementation
+        hooked = hooked_implementation(original)
+        add_attention_hook(module, key, hook)
+        if entry is None:
+            entry = (config, original, set())
+            self._attention_configs[id(config)] = entry
+            config._attn_implementation = hooked
+        entry[2].add(id(module))
+        self.changed()
+
+    def unhook_attention(self, module: nn.Module, key: str) -> None:
+        """Remove the attention hook ``key`` from ``module`` (see :meth:`hook_attention`)."""
+        remove_attention_hook(module, key)
+        entry = self._attention_configs.get(id(module.config))
+        if entry is not None and not attention_hooks(module):
+            entry[2].discard(id(module))
+            if not entry[2]:
+                del self._attention_configs[id(module.config)]
+                entry[0]._attn_implementation = entry[1]
+        self.changed()
+
+    def attention_implementation(self, requested: Any) -> Any:
+        """What ``set_attn_implementation(requested)`` must set on this model: while attention hooks exist, the
+        hooked name of the requested backend (which becomes the one restored when the last hook goes)."""
+        if not self._attention_configs or not isinstance(requested, str):
+            return requested
+        hooked = hooked_implementation(requested)
+        for key, (config, _, modules) in list(self._attention_configs.items()):
+            self._attention_configs[key] = (config, requested, modules)
+        return hooked
 
     def ensure_module(self, root: nn.Module, path: str, factory) -> nn.Module:
         """Return the module at ``path`` below ``root``, creating it (and empty holders above it) if missing."""

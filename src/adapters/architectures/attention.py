@@ -1,16 +1,20 @@
-"""One wrapper around transformers' attention-function interface, and per-attention-module hooks.
+"""Attention hooks, scoped to one model, through transformers' attention-function interface.
 
 Every attention module of transformers 5 that this package supports calls::
 
-    fn = ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
+    fn = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
     out, weights = fn(self, query, key, value, attention_mask, dropout=..., scaling=..., **kwargs)
 
-inside its ``forward`` (after the KV-cache update, so the cache only ever holds real tokens). We wrap
-``AttentionInterface.get_interface`` once, at class level: it still resolves every backend exactly as before
-(including the modeling file's own eager function) and returns the resolved function wrapped by a thin function
-that calls it unchanged unless the calling module carries hooks. Modules without hooks therefore run bit-identically
-(same function, same arguments). The wrapper is idempotent (installed once, wrappers cached per function) and
-reversible (:func:`uninstall_attention_wrapper` restores the original method).
+inside its ``forward`` (after the KV-cache update, so the cache only ever holds real tokens). transformers' public
+extension point for this is ``AttentionInterface.register``: we register two functions, ``"adapters_eager"`` and
+``"adapters_sdpa"`` (with the matching ``AttentionMaskInterface`` entries, so masks are built exactly as for
+``"eager"``/``"sdpa"``). Registering adds names and changes nothing for any model that does not use them.
+
+When the first hook is added to an attention module, that module's config switches to the ``adapters_`` name of its
+backend (:func:`add_attention_hook`); when its last hook goes, the original name comes back. So hooks act on one
+model only, and installing or removing them never changes another model. Our function calls the real backend (the
+modeling file's own eager function, or sdpa) unchanged unless the calling module carries hooks: modules without
+hooks run bit-identically.
 
 A hook is a callable ``hook(call: AttentionCall) -> AttentionCall`` registered on one module under a key; hooks run
 in registration order and may replace the call's keys, values, mask and keyword arguments before the function runs.
@@ -23,7 +27,6 @@ packed sequences) raise :class:`~adapters.errors.UnsupportedAttentionError` inst
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,25 +39,24 @@ from ._compat import (
     EAGER,
     PACKED_SEQUENCE_KWARGS,
     SUPPORTED_PREFIX_BACKENDS,
-    AttentionInterface,
-    check_get_interface_signature,
+    backend_function,
+    register_attention_backend,
 )
 
 __all__ = [
     "AttentionCall",
+    "HOOKED_PREFIX",
     "add_attention_hook",
     "remove_attention_hook",
     "attention_hooks",
-    "install_attention_wrapper",
-    "uninstall_attention_wrapper",
-    "attention_wrapper_installed",
+    "hooked_implementation",
+    "unhooked_implementation",
     "prepend_keys_values",
     "causal_flag",
 ]
 
 _HOOKS_ATTR = "_adapters_attention_hooks"
-_ORIGINAL_ATTR = "__adapters_original__"
-_WRAPPERS: dict[tuple[Callable, str], Callable] = {}
+HOOKED_PREFIX = "adapters_"
 
 
 @dataclass
@@ -62,9 +64,8 @@ class AttentionCall:
     """One call of an attention function, as the hooks see (and may change) it.
 
     Attributes:
-        fn: the resolved attention function (eager, sdpa, ...).
-        implementation: the backend name the model asked for (``config._attn_implementation``; ``"eager"`` for the
-            modeling file's own eager function).
+        fn: the resolved attention function (eager, sdpa).
+        implementation: the backend name (``"eager"`` for the modeling file's own eager function, ``"sdpa"``).
         module: the attention module that makes the call.
         query, key, value: ``(batch, heads, length, head_dim)``; keys and values have ``num_key_value_heads`` heads.
         attention_mask: the mask as the backend expects it (``None``, a float or boolean 4-D tensor, ...).
@@ -86,76 +87,63 @@ class AttentionCall:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# the wrapper
+# the registered attention functions
 # --------------------------------------------------------------------------------------------------------------
-def _wrap(fn: Callable, implementation: str) -> Callable:
-    if fn is None or getattr(fn, _ORIGINAL_ATTR, None) is not None:
-        return fn
-    cache_key = (fn, implementation)
-    wrapper = _WRAPPERS.get(cache_key)
-    if wrapper is not None:
-        return wrapper
-
-    @functools.wraps(fn)
+def _hooked(backend: str) -> Callable:
     def adapters_attention(module, query, key, value, attention_mask, *args, **kwargs):
-        hooks = module.__dict__.get(_HOOKS_ATTR) if isinstance(module, nn.Module) else None
+        fn = backend_function(module, backend)
+        hooks = module.__dict__.get(_HOOKS_ATTR)
         if not hooks:
             return fn(module, query, key, value, attention_mask, *args, **kwargs)
-        call = AttentionCall(fn, implementation, module, query, key, value, attention_mask, args, dict(kwargs))
+        call = AttentionCall(fn, backend, module, query, key, value, attention_mask, args, dict(kwargs))
         for hook in tuple(hooks.values()):
             call = hook(call)
         return call.run()
 
-    setattr(adapters_attention, _ORIGINAL_ATTR, fn)
-    _WRAPPERS[cache_key] = adapters_attention
+    adapters_attention.__name__ = f"{HOOKED_PREFIX}{backend}_attention"
     return adapters_attention
 
 
-def install_attention_wrapper() -> None:
-    """Wrap ``AttentionInterface.get_interface`` (idempotent)."""
-    current = AttentionInterface.get_interface
-    if getattr(current, _ORIGINAL_ATTR, None) is not None:
-        return
-    check_get_interface_signature()
-    original = current
-
-    @functools.wraps(original)
-    def get_interface(self, attn_implementation, default):
-        return _wrap(original(self, attn_implementation, default), attn_implementation or EAGER)
-
-    setattr(get_interface, _ORIGINAL_ATTR, original)
-    AttentionInterface.get_interface = get_interface
+for _backend in SUPPORTED_PREFIX_BACKENDS:
+    register_attention_backend(f"{HOOKED_PREFIX}{_backend}", _backend, _hooked(_backend))
 
 
-def uninstall_attention_wrapper() -> None:
-    """Restore transformers' own ``AttentionInterface.get_interface`` (idempotent).
+def hooked_implementation(implementation: str | None) -> str:
+    """The registered name that runs ``implementation`` with hooks; :class:`UnsupportedAttentionError` if none."""
+    implementation = implementation or EAGER
+    if implementation.startswith(HOOKED_PREFIX):
+        return implementation
+    if implementation not in SUPPORTED_PREFIX_BACKENDS:
+        raise UnsupportedAttentionError(
+            f"Attention hooks (prefix tuning) support the attention implementations "
+            f"{', '.join(SUPPORTED_PREFIX_BACKENDS)}; the model uses {implementation!r}. Load or switch the model "
+            "with attn_implementation='sdpa' or 'eager' (e.g. model.set_attn_implementation('sdpa'))."
+        )
+    return HOOKED_PREFIX + implementation
 
-    Hooks registered on modules stay but are no longer called; prefix tuning then raises
-    :class:`~adapters.errors.UnsupportedAttentionError` at its next forward (it checks that its hook ran).
-    """
-    original = getattr(AttentionInterface.get_interface, _ORIGINAL_ATTR, None)
-    if original is not None:
-        AttentionInterface.get_interface = original
-    _WRAPPERS.clear()
 
-
-def attention_wrapper_installed() -> bool:
-    return getattr(AttentionInterface.get_interface, _ORIGINAL_ATTR, None) is not None
+def unhooked_implementation(implementation: str | None) -> str | None:
+    """The backend name behind a hooked name (``"adapters_sdpa"`` -> ``"sdpa"``); other names unchanged."""
+    if implementation is not None and implementation.startswith(HOOKED_PREFIX):
+        return implementation.removeprefix(HOOKED_PREFIX)
+    return implementation
 
 
 # --------------------------------------------------------------------------------------------------------------
 # per-module hooks
 # --------------------------------------------------------------------------------------------------------------
 def add_attention_hook(module: nn.Module, key: str, hook: Callable[[AttentionCall], AttentionCall]) -> None:
-    """Run ``hook`` on every attention-function call made by ``module`` (installs the wrapper if needed).
+    """Run ``hook`` on every attention-function call ``module`` makes through a hooked implementation.
 
-    The hooks live in the module's ``__dict__`` (not as submodules), so they add no state-dict keys.
+    The hooks live in the module's ``__dict__`` (not as submodules), so they add no state-dict keys. Switching the
+    module's config to the hooked implementation is the caller's part (``AdapterRuntime.hook_attention``).
     """
-    install_attention_wrapper()
-    hooks = module.__dict__.setdefault(_HOOKS_ATTR, {})
+    hooks = module.__dict__.get(_HOOKS_ATTR, {})
     if key in hooks:
         raise ValueError(f"{type(module).__name__} already has an attention hook {key!r}.")
+    backend_function(module, unhooked_implementation(hooked_implementation(module.config._attn_implementation)))
     hooks[key] = hook
+    module.__dict__[_HOOKS_ATTR] = hooks
 
 
 def remove_attention_hook(module: nn.Module, key: str) -> None:
@@ -173,9 +161,6 @@ def attention_hooks(module: nn.Module) -> dict[str, Callable]:
     return dict(module.__dict__.get(_HOOKS_ATTR, {}))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# prepending key/value positions
-# --------------------------------------------------------------------------------------------------------------
 def causal_flag(call: AttentionCall) -> bool:
     """Whether the backend treats the call as causal when it gets no mask (sdpa's rule)."""
     flag = call.kwargs.get("is_causal")

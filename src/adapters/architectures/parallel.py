@@ -2,8 +2,9 @@
 
 With ``Parallel(a, b)`` active, a forward pre-hook on the base model repeats every batch-shaped input N times
 (``[x; x]``), so masks, positions and caches are built for N·B rows by the model itself; adapter layers then run child
-i on rows ``[i·B, (i+1)·B)`` and the heads split the output the same way. Inputs already replicated (generation does
-it once up front) are left alone.
+i on rows ``[i·B, (i+1)·B)`` and the heads split the output the same way. A call whose inputs are already replicated
+(``generate()`` does it once up front, see ``AdapterRuntime.replicated_inputs``) is left alone; so is a second
+base-model call within the same call.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from .attach import INPUT_REPLICATE, AdapterRuntime
+
 __all__ = ["install_parallel_replication", "REPLICATED_INPUTS", "replicate"]
 
 REPLICATED_INPUTS = (
     "input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds", "pixel_values",
     "decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds", "hidden_states",
 )  # fmt: skip
+
+_DONE = "parallel_replicated"
 
 
 def replicate(value: Any, channels: int) -> Any:
@@ -27,19 +32,19 @@ def replicate(value: Any, channels: int) -> Any:
     return value
 
 
-def install_parallel_replication(runtime) -> None:
+def install_parallel_replication(runtime: AdapterRuntime) -> None:
     """Install the replication pre-hook on the base model (idempotent)."""
     if runtime.__dict__.get("_parallel_hook") is not None:
         return
-    runtime.input_parallelized = False
 
     def hook(module: nn.Module, args: tuple, kwargs: dict):
-        setup = runtime.setup_for_layer(None)
-        channels = setup.parallel_channels if setup is not None else 1
-        if channels == 1 or runtime.input_parallelized:
+        call = runtime.current()
+        if call is None or call.channels == 1 or call.replicated or call.scratch.get(_DONE):
             return None
+        channels = call.channels
+        call.scratch[_DONE] = True
         kwargs = {k: replicate(v, channels) if k in REPLICATED_INPUTS else v for k, v in kwargs.items()}
         args = tuple(replicate(a, channels) if i == 0 else a for i, a in enumerate(args))
         return args, kwargs
 
-    runtime.__dict__["_parallel_hook"] = runtime.base_model.register_forward_pre_hook(hook, with_kwargs=True)
+    runtime.__dict__["_parallel_hook"] = runtime.register_input_hook(hook, INPUT_REPLICATE)

@@ -17,19 +17,36 @@ import json
 import logging
 import os
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import AdapterConfigError, ConfigFieldError
 from ._types import describe_type, matches_type
+from .migrations import migrate_saved_config
 
-__all__ = ["AdapterConfig", "ConfigTypeError"]
+__all__ = ["AdapterConfig", "ConfigTypeError", "register_config_map", "register_string_parser"]
 
 logger = logging.getLogger(__name__)
 
 # (registry root, architecture) -> concrete config classes in definition order (general classes first).
 _FAMILIES: dict[tuple[str, str | None], list[type[AdapterConfig]]] = {}
+
+# Registrations by the modules built on this one (they import the classes defined here, so this module cannot
+# import them): the identifier map of each registry root ("adapter": ADAPTER_CONFIG_MAP, "fusion": the fusion map)
+# and the config-string parser (it builds ConfigUnions).
+_CONFIG_MAPS: dict[str, Mapping[str, Any]] = {}
+_STRING_PARSER: list[Callable[..., Any]] = []
+
+
+def register_config_map(root: str, mapping: Mapping[str, Any]) -> None:
+    """Make ``mapping`` the identifier map of registry root ``root`` (used by ``AdapterConfig.load("name")``)."""
+    _CONFIG_MAPS[root] = mapping
+
+
+def register_string_parser(parser: Callable[..., Any]) -> None:
+    """Make ``parser(text, config_map, allow_union=...)`` the parser of config strings."""
+    _STRING_PARSER[:] = [parser]
 
 
 class ConfigTypeError(AdapterConfigError, TypeError):
@@ -322,9 +339,7 @@ class AdapterConfig(Mapping):
 
     @classmethod
     def _config_map(cls) -> Mapping[str, AdapterConfig]:
-        from .maps import ADAPTER_CONFIG_MAP
-
-        return ADAPTER_CONFIG_MAP
+        return _CONFIG_MAPS.get(cls._registry_root, {})
 
     @classmethod
     def load(
@@ -379,9 +394,7 @@ class AdapterConfig(Mapping):
             return config_map[text]
         if os.path.isfile(text):
             return cls._load_file(text)
-        from .strings import parse_config_string
-
-        return parse_config_string(text, config_map, allow_union=cls is AdapterConfig)
+        return _STRING_PARSER[0](text, config_map, allow_union=cls is AdapterConfig)
 
     @classmethod
     def _load_file(cls, path: str) -> AdapterConfig:
@@ -393,8 +406,6 @@ class AdapterConfig(Mapping):
         if not isinstance(data, Mapping):
             raise AdapterConfigError(f"Config file {path!r} does not contain a JSON object.")
         if isinstance(data.get("config"), Mapping):
-            from .migrations import migrate_saved_config
-
             data = migrate_saved_config(data["config"], data.get("version"))
         return cls._from_any_dict(data)
 

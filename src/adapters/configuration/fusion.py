@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import AdapterConfig
+from .base import AdapterConfig, register_config_map
 
 __all__ = [
     "AdapterFusionConfig",
@@ -57,10 +56,6 @@ class AdapterFusionConfig(AdapterConfig):
     def _root(cls) -> type[AdapterConfig]:
         return AdapterFusionConfig
 
-    @classmethod
-    def _config_map(cls) -> Mapping[str, AdapterConfig]:
-        return ADAPTERFUSION_CONFIG_MAP
-
 
 @dataclass(frozen=True, eq=False)
 class StaticAdapterFusionConfig(AdapterFusionConfig):
@@ -100,3 +95,5 @@ ADAPTERFUSION_CONFIG_MAP: dict[str, AdapterFusionConfig] = {
 }
 
 DEFAULT_ADAPTERFUSION_CONFIG = "dynamic"
+
+register_config_map(AdapterFusionConfig._registry_root, ADAPTERFUSION_CONFIG_MAP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import AdapterConfig
+from .base import AdapterConfig, register_config_map
 from .bottleneck import (
     CompacterConfig,
     CompacterPlusPlusConfig,
@@ -53,3 +53,5 @@ ADAPTER_CONFIG_MAP: dict[str, AdapterConfig] = {
 }
 
 DEFAULT_ADAPTER_CONFIG = "seq_bn"
+
+register_config_map(AdapterConfig._registry_root, ADAPTER_CONFIG_MAP)

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import AdapterConfigError, ConfigFieldError
-from .base import AdapterConfig
+from .base import AdapterConfig, register_string_parser
+from .union import ConfigUnion
 
 __all__ = ["parse_config_string", "split_config_string"]
 
@@ -100,9 +101,7 @@ def parse_config_string(
         AdapterConfigError: Unknown identifier, malformed chunk or non-literal value.
     """
     if config_map is None:
-        from .maps import ADAPTER_CONFIG_MAP
-
-        config_map = ADAPTER_CONFIG_MAP
+        config_map = AdapterConfig._config_map()
     known = ", ".join(config_map)
     chunks = split_config_string(config_string)
     if len(chunks) > 1 and not allow_union:
@@ -128,6 +127,6 @@ def parse_config_string(
             raise ConfigFieldError(f"In config string chunk {chunk!r}: {exc}") from None
     if len(configs) == 1:
         return configs[0]
-    from .union import ConfigUnion
-
     return ConfigUnion(*configs)
+
+register_string_parser(parse_config_string)

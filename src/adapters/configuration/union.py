@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import AdapterConfigError, ConfigFieldError
-from .base import AdapterConfig, ConfigTypeError
+from .base import _FAMILIES, AdapterConfig, ConfigTypeError
 from .bottleneck import BnConfig, ParBnConfig, SeqBnConfig
 from .lora import LoRAConfig
 from .prefix import PrefixTuningConfig
@@ -127,8 +127,6 @@ class ConfigUnion(AdapterConfig):
         loaded = [AdapterConfig.from_dict(m) if isinstance(m, Mapping) else m for m in members]
         target = cls
         if cls is ConfigUnion:
-            from .base import _FAMILIES
-
             presets = _FAMILIES.get(("adapter", "union"), [])
             target = next((p for p in presets if issubclass(p, ConfigUnion) and p._accepts(loaded)), ConfigUnion)
         return target._from_members(loaded)

@@ -15,9 +15,8 @@ from transformers import AutoConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
-from ..architectures.forward_options import FORWARD_OPTIONS
+from ..architectures.parallel import REPLICATED_INPUTS, replicate
 from ..configuration import ModelAdaptersConfig
-from ..methods.prompt_tuning import insert_prompt_columns, last_prompt
 from ..model import ModelAdaptersMixin
 from .conversion import key_mapping, static_head, static_head_config
 from .families import head_family
@@ -90,7 +89,7 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
             return shift_right(input_ids, start, config.pad_token_id)
         return None
 
-    def _pool(self, outputs, input_ids, prompt: tuple[int, int] | None = None) -> torch.Tensor | None:
+    def _pool(self, outputs, input_ids, call=None) -> torch.Tensor | None:
         pooling = head_family(self.config.model_type).pooling
         hidden = outputs[0]
         if pooling == "first" or input_ids is None:
@@ -103,8 +102,8 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
                 return hidden[:, -1]
             positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
             last = (positions * (input_ids != pad).int()).argmax(-1)
-            if prompt is not None:  # the hidden states hold the prompt positions too
-                last = last + prompt[1] * (last >= prompt[0])
+            if call is not None:  # the hidden states hold the prompt positions too
+                last = call.shift_positions(last)
             return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         eos_mask = input_ids.eq(self.config.eos_token_id).to(hidden.device)
         if len(torch.unique_consecutive(eos_mask.sum(1))) > 1:
@@ -165,16 +164,15 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         needs_pooling = any(
             self.heads[n].config["head_type"] in _SEQUENCE_LEVEL for n in head_names if n in self.heads
         )
-        prompt = last_prompt(self._adapter_runtime)
+        call = self._adapter_runtime.current()
+        prompt = None if call is None else call.prompt_placement
         if prompt is not None:  # prompt tuning inserted positions: align the heads' token-level inputs
             length = input_ids.shape[-1] if input_ids is not None else outputs[0].shape[1] - prompt[1]
-            attention_mask = insert_prompt_columns(attention_mask, prompt, 1)
+            attention_mask = call.align_to_prompt(attention_mask, 1)
             if labels is not None and labels.dim() >= 2 and labels.shape[1] == length:
-                labels = insert_prompt_columns(labels, prompt, -100)
-            start_positions, end_positions = (
-                None if p is None else p + prompt[1] * (p >= prompt[0]) for p in (start_positions, end_positions)
-            )
-        cls_output = self._pool(outputs, input_ids, prompt) if needs_pooling else None
+                labels = call.align_to_prompt(labels, -100)
+            start_positions, end_positions = (call.shift_positions(p) for p in (start_positions, end_positions))
+        cls_output = self._pool(outputs, input_ids, call) if needs_pooling else None
         if getattr(self.config, "scale_decoder_outputs", False) and any(
             self.heads[n].config["head_type"] == "seq2seq_lm" for n in head_names if n in self.heads
         ):
@@ -183,7 +181,7 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
             "labels": labels, "start_positions": start_positions, "end_positions": end_positions,
             "word_starts": word_starts, "labels_arcs": labels_arcs, "labels_rels": labels_rels,
         }  # fmt: skip
-        result = self.forward_head(
+        return self.forward_head(
             outputs,
             head_name=selected,
             cls_output=cls_output,
@@ -191,30 +189,18 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
             return_dict=return_dict is not False,
             **{k: v for k, v in head_kwargs.items() if v is not None},
         )
-        for key in FORWARD_OPTIONS.values():
-            if key in outputs and hasattr(result, "keys"):
-                result[key] = outputs[key]
-        return result
 
     def generate(self, inputs: torch.Tensor | None = None, *args, **kwargs):
         """``GenerationMixin.generate``; with a ``Parallel`` setup the batch is replicated once up front, so the
         output holds ``channels × batch`` sequences: rows ``[i·B, (i+1)·B)`` are generated with channel i."""
-        from ..architectures.parallel import REPLICATED_INPUTS, replicate
-        from ..context import AdapterSetup
-
-        context = AdapterSetup.get_context()
-        setup = context.adapter_setup if context is not None else self.active_adapters
-        channels = setup.parallel_channels if setup is not None else 1
+        runtime = self._adapter_runtime
+        channels = runtime.new_call({}).channels
         if channels == 1:
             return super().generate(inputs, *args, **kwargs)
         inputs = replicate(inputs, channels)
         kwargs = {k: replicate(v, channels) if k in REPLICATED_INPUTS else v for k, v in kwargs.items()}
-        runtime = self._adapter_runtime
-        runtime.input_parallelized = True
-        try:
+        with runtime.replicated_inputs():  # on this thread only: other calls on the model are not affected
             return super().generate(inputs, *args, **kwargs)
-        finally:
-            runtime.input_parallelized = False
 
     def get_encoder(self, *args, **kwargs):
         return self.base_model.get_encoder(*args, **kwargs)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import itertools
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..averaging import input_weights
 from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
-from ..context import AdapterSetup
 from ..errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from ..methods.bottleneck import invertible_transform
 from .base import MultiHeadOutput, PredictionHead
 from .classification import (
     ClassificationHead,
@@ -27,6 +29,7 @@ from .classification import (
     TaggingHead,
 )
 from .dependency_parsing import BiaffineParsingHead
+from .files import load_adapter_and_head, load_flex_head, save_flex_head
 from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead
 
 __all__ = ["ModelWithFlexibleHeadsAdaptersMixin", "MODEL_HEAD_MAP"]
@@ -80,6 +83,8 @@ class ModelWithFlexibleHeadsAdaptersMixin:
     """Flexible, named prediction heads (mixed into the generated ``<Arch>AdapterModel`` classes)."""
 
     head_types: tuple[str, ...] = ()
+    # the heads align token-level inputs (labels, masks, positions) with a soft prompt themselves
+    aligns_prompt_inputs = True
 
     def _init_heads(self) -> None:
         self.heads = nn.ModuleDict()
@@ -335,8 +340,6 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         All heads must have the same type and config (``dropout_prob`` may differ). Weights default to equal
         weights and are normalised to sum to 1 unless ``normalize_weights=False`` (negative weights allowed).
         """
-        from ..methods.averaging import input_weights
-
         by_name = input_weights(head_list, weights, normalize_weights)
         names, weights = list(by_name), list(by_name.values())
         missing = [n for n in names if n not in self.heads]
@@ -426,13 +429,14 @@ class ModelWithFlexibleHeadsAdaptersMixin:
 
     # running -----------------------------------------------------------------------------------------------------
     def _selected_heads(self, head: str | list[str] | None) -> str | list[str] | None:
+        """``head`` if given, else the heads of the call's ``AdapterSetup`` block, else :attr:`active_head`."""
         if head is not None:
             return head
-        context = AdapterSetup.get_context()
-        if context is not None:
-            if context.head_setup is not None:
-                return context.head_setup
-            implied = heads_from_setup(context.adapter_setup, self.heads)
+        call = self._adapter_runtime.current()
+        if call is not None and call.from_context:
+            if call.head_setup is not None:
+                return call.head_setup
+            implied = heads_from_setup(call.setup, self.heads)
             if implied is not None:
                 return implied
         return self.active_head
@@ -479,8 +483,8 @@ class ModelWithFlexibleHeadsAdaptersMixin:
                 )
             bounds = [0, *itertools.accumulate(selected.batch_sizes)]
             return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-        context = AdapterSetup.get_context()
-        setup = context.adapter_setup if context is not None else self.active_adapters
+        call = self._adapter_runtime.current()
+        setup = call.setup if call is not None else self.active_adapters
         channels = setup.parallel_channels if setup is not None else 1
         if channels == 1:
             return [None] * len(names)
@@ -493,8 +497,6 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         return [slice(i * size, (i + 1) * size) for i in range(channels)]
 
     def _invertible_adapter_function(self):
-        from ..methods.bottleneck import invertible_transform
-
         runtime = self._adapter_runtime
 
         def apply(hidden, rev: bool = False):
@@ -519,8 +521,6 @@ class ModelWithFlexibleHeadsAdaptersMixin:
     # saving and loading ------------------------------------------------------------------------------------------
     def save_head(self, save_directory: str, head_name: str | None = None, use_safetensors: bool = True) -> None:
         """Save head ``head_name`` (default: the active head) to ``save_directory``."""
-        from ..io.heads import save_flex_head
-
         name = head_name or self.active_head
         if not isinstance(name, str):
             raise AdapterNotFoundError("save_head needs a single head name.")
@@ -534,16 +534,12 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         use_safetensors: bool | None = None,
     ) -> str:
         """Load a saved head (converting static transformers heads) and return its name."""
-        from ..io.heads import load_flex_head
-
         return load_flex_head(
             self, save_directory, load_as=load_as, id2label=id2label, use_safetensors=use_safetensors
         )
 
     def save_all_heads(self, save_directory: str, use_safetensors: bool = True) -> None:
         """Save every head to ``save_directory/<name>``."""
-        from pathlib import Path
-
         for name in list(self.heads):
             self.save_head(str(Path(save_directory) / name), name, use_safetensors=use_safetensors)
 
@@ -557,7 +553,13 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         use_safetensors: bool = True,
     ) -> None:
         """Save an adapter; with ``with_head`` (default) also the head of the same name, into the same folder."""
-        super().save_adapter(save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        super().save_adapter(
+            save_directory,
+            adapter_name,
+            meta_dict=meta_dict,
+            custom_weights_loaders=custom_weights_loaders,
+            use_safetensors=use_safetensors,
+        )
         if with_head and adapter_name in self.heads:
             self.save_head(save_directory, adapter_name, use_safetensors=use_safetensors)
 
@@ -577,8 +579,6 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the head saved next to it (named like the adapter)."""
-        from ..io.heads import load_adapter_and_head
-
         def load_head(folder, name):
             self.load_head(str(folder), load_as=name, id2label=id2label, use_safetensors=use_safetensors)
 
@@ -589,8 +589,11 @@ class ModelWithFlexibleHeadsAdaptersMixin:
             load_head,
             with_head=with_head,
             set_active=set_active,
+            config=config,
             version=version,
+            model_name=model_name,
             load_as=load_as,
+            custom_weights_loaders=custom_weights_loaders,
             leave_out=leave_out,
             use_safetensors=use_safetensors,
             **kwargs,

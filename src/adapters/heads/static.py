@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .files import has_static_head, load_adapter_and_head, load_static_head, save_static_head
+
 __all__ = ["StaticHeadsMixin"]
 
 
@@ -20,9 +22,13 @@ class StaticHeadsMixin:
         custom_weights_loaders=None,
         use_safetensors: bool = True,
     ) -> None:
-        from ..io.heads import save_static_head
-
-        super().save_adapter(save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        super().save_adapter(
+            save_directory,
+            adapter_name,
+            meta_dict=meta_dict,
+            custom_weights_loaders=custom_weights_loaders,
+            use_safetensors=use_safetensors,
+        )
         if with_head:
             save_static_head(self, save_directory, use_safetensors=use_safetensors)
 
@@ -42,8 +48,6 @@ class StaticHeadsMixin:
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the static head saved next to it."""
-        from ..io.heads import has_static_head, load_adapter_and_head, load_static_head
-
         def load_head(folder, name):
             if has_static_head(self):
                 load_static_head(self, folder, use_safetensors=use_safetensors)
@@ -55,8 +59,11 @@ class StaticHeadsMixin:
             load_head,
             with_head=with_head,
             set_active=set_active,
+            config=config,
             version=version,
+            model_name=model_name,
             load_as=load_as,
+            custom_weights_loaders=custom_weights_loaders,
             leave_out=leave_out,
             use_safetensors=use_safetensors,
             **kwargs,

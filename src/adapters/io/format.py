@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import AdapterFileNotFoundError, CheckpointError
+from ..errors import AdapterFileNotFoundError, CheckpointError, UnsupportedMethodError
 
 __all__ = [
     "ADAPTER_CONFIG_NAME",
@@ -33,6 +33,7 @@ __all__ = [
     "write_weights",
     "find_weights_file",
     "save_folder",
+    "refuse_custom_weights_loaders",
 ]
 
 ADAPTER_CONFIG_NAME = "adapter_config.json"
@@ -155,3 +156,19 @@ def save_folder(
         raise
     if stale_file is not None:
         (folder / stale_file).unlink(missing_ok=True)
+
+
+def refuse_custom_weights_loaders(loaders: Any, operation: str) -> None:
+    """Raise if ``custom_weights_loaders`` is given: the reference's ``WeightsLoader`` plug-ins do not exist here.
+
+    Everything they handled in the reference is built in: heads (``with_head=``, ``save_head``/``load_head``),
+    fusion layers (``save_adapter_fusion``) and embeddings (``save_embeddings``/``load_embeddings``).
+    """
+    if loaders:
+        raise UnsupportedMethodError(
+            f"{operation}(custom_weights_loaders={loaders!r}) is not supported: this library has no WeightsLoader "
+            "plug-ins. Heads are saved and loaded with with_head=True or save_head/load_head, fusion layers with "
+            "save_adapter_fusion/load_adapter_fusion, embeddings with save_embeddings/load_embeddings; pass "
+            "custom_weights_loaders=None."
+        )
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..composition import AdapterCompositionBlock, BatchSplit, Fuse
+from ..composition import AdapterCompositionBlock, BatchSplit, Fuse, parse_composition
 from ..errors import AdapterFileNotFoundError
 from ..version import __version__
 from .format import StagedWrites, read_json, write_json
@@ -46,8 +46,6 @@ def _encode_heads(head_setup):
 def save_adapter_setup(
     model, save_directory: str | Path, adapter_setup: Any, head_setup: Any = None, use_safetensors: bool = True
 ) -> None:
-    from ..composition import parse_composition
-
     folder = Path(save_directory)
     setup = parse_composition(adapter_setup, model_type=model.config.model_type)
     with_head = head_setup is True

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from transformers.activations import get_activation
 
+from ..errors import AdapterConfigError
+
 __all__ = [
     "activation",
     "bert_init",
@@ -35,8 +37,6 @@ def activation(name: str | None) -> nn.Module:
     try:
         return get_activation(name.lower())
     except KeyError as error:
-        from ..errors import AdapterConfigError
-
         raise AdapterConfigError(f"Unknown non_linearity {name!r}: {error}") from None
 
 

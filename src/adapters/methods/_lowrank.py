@@ -24,7 +24,7 @@ from torch import nn
 
 from ..configuration import LoRAConfig, MTLLoRAConfig
 from ..errors import AdapterConfigError
-from ..gating import record_gate
+from .gating import record_gate
 
 __all__ = ["LowRankModule", "LoRA", "IA3", "MTLLoRA", "TaskSpecific"]
 

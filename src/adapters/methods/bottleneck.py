@@ -31,9 +31,9 @@ from ..architectures.spec import BottleneckSite
 from ..composition import AdapterCompositionBlock
 from ..configuration import BnConfig
 from ..errors import AdapterConfigError
-from ..gating import record_gate
 from ._common import StochasticDepth, activation, bert_init, place_like, seeded, shared_parameters_store
 from .bottleneck_compose import BottleneckComposer, run_bottleneck_setup
+from .gating import record_gate
 from .invertible import build_invertible_adapter
 from .phm import PHMLayer, build_shared_phm_parameters, check_phm_sizes
 from .registry import AdapterMethod, register_method
@@ -171,13 +171,21 @@ class BottleneckAdapter(nn.Module):
 
 
 class BottleneckLayer(nn.ModuleDict):
-    """The adapters at one site of one layer (a ``ModuleDict`` by adapter name) and the hooks that run them."""
+    """The adapters at one site of one layer (a ``ModuleDict`` by adapter name) and the hooks that run them.
+
+    Three hooks cooperate within one layer call: a pre-hook captures the residual stream, a hook on the sub-block's
+    output reads ``h`` (pre-LN families: rewrites it), and for post-LN families a hook on the LayerNorm replaces its
+    output. What one hands to the next lives in the call's scratch (``runtime.current().scratch``), never on this
+    module, so concurrent calls and the recompute of a checkpointed layer each see their own values.
+    """
 
     def __init__(self, site: BottleneckSite, layer_index: int, layer: nn.Module, runtime: AdapterRuntime):
         super().__init__()
         self.location_key = site.location
         self.layer_idx = layer_index
-        self.__dict__.update(_site=site, _layer=layer, _runtime=runtime, _handles=[], _slot={})
+        # scratch keys of this site (plain constants, so compiled code can use them)
+        residual_key, h_key = (f"bottleneck:{layer_index}:{site.location}:{part}" for part in ("residual", "h"))
+        self.__dict__.update(_site=site, _layer=layer, _runtime=runtime, _handles=[], _keys=(residual_key, h_key))
 
     # hook installation ---------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -185,55 +193,57 @@ class BottleneckLayer(nn.ModuleDict):
         residual_module, _ = resolve_path(layer, site.residual)
         output_module, _ = resolve_path(layer, site.output)
         handles = self.__dict__["_handles"]
-        handles.append(residual_module.register_forward_pre_hook(self._capture_residual, with_kwargs=True))
+        handles.append(runtime.register_input_hook(self._capture_residual, HOOK_CONSUME, module=residual_module))
         handles.append(runtime.register_output_hook(output_module, self._on_output, HOOK_CONSUME))
         if site.norm is not None:
             norm_module, _ = resolve_path(layer, site.norm)
-            handles.append(norm_module.register_forward_hook(self._on_norm, prepend=True))
+            handles.append(runtime.register_output_hook(norm_module, self._on_norm, HOOK_CONSUME))
 
     def uninstall(self) -> None:
         for handle in self.__dict__["_handles"]:
             self.__dict__["_runtime"].remove_hook(handle)
         self.__dict__["_handles"].clear()
-        self.__dict__["_slot"].clear()
 
     # hooks ---------------------------------------------------------------------------------------------------
-    def _active(self) -> AdapterCompositionBlock | None:
-        setup = self.__dict__["_runtime"].setup_for_layer(self.layer_idx)
+    def _active(self):
+        """``(call, setup)`` if an adapter of this site takes part in the call in progress, else ``(call, None)``."""
+        call = self.__dict__["_runtime"].current()
+        setup = None if call is None else call.setup_for(self.layer_idx)
         if setup is None or not (setup.flatten() & self.keys()):
-            return None
-        return setup
+            return call, None
+        return call, setup
 
     def _capture_residual(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        if self._active() is None:
+        call, setup = self._active()
+        if setup is None:
             return
         site = self.__dict__["_site"]
         residual = args[site.residual_arg] if len(args) > site.residual_arg else kwargs.get(site.residual_kwarg)
-        self.__dict__["_slot"]["residual"] = residual
+        call.scratch[self.__dict__["_keys"][0]] = residual
 
     def _on_output(self, module: nn.Module, args: tuple, output):
-        setup = self._active()
-        slot = self.__dict__["_slot"]
-        if setup is None or "residual" not in slot:
+        call, setup = self._active()
+        residual_key, h_key = self.__dict__["_keys"]
+        if setup is None or residual_key not in call.scratch:
             return None
         h = output[0] if isinstance(output, tuple) else output
         if self.__dict__["_site"].norm is not None:
-            slot["h"] = h
+            call.scratch[h_key] = h
             return None
-        new_h = self.compose(setup, h, slot.pop("residual"), None, model_adds_residual=True)
+        new_h = self.compose(setup, h, call.scratch.pop(residual_key), None, model_adds_residual=True, call=call)
         return (new_h, *output[1:]) if isinstance(output, tuple) else new_h
 
     def _on_norm(self, module: nn.Module, args: tuple, output):
-        setup = self._active()
-        slot = self.__dict__["_slot"]
-        if setup is None or "h" not in slot or "residual" not in slot:
+        call, setup = self._active()
+        residual_key, h_key = self.__dict__["_keys"]
+        if setup is None or h_key not in call.scratch or residual_key not in call.scratch:
             return None
-        h, residual = slot.pop("h"), slot.pop("residual")
+        h, residual = call.scratch.pop(h_key), call.scratch.pop(residual_key)
         dropout_attr = self.__dict__["_site"].dropout_attr
         if dropout_attr is not None:
             layer = self.__dict__["_layer"]
             h = nn.functional.dropout(h, p=float(getattr(layer, dropout_attr)), training=layer.training)
-        return self.compose(setup, h, residual, module.forward, model_adds_residual=False)
+        return self.compose(setup, h, residual, module.forward, model_adds_residual=False, call=call)
 
     # composition ---------------------------------------------------------------------------------------------
     def compose(
@@ -243,9 +253,10 @@ class BottleneckLayer(nn.ModuleDict):
         residual_in: torch.Tensor,
         norm: Norm,
         model_adds_residual: bool,
+        call=None,
     ) -> torch.Tensor:
         """Run the active setup on sub-block output ``h`` and return the sub-block's new output."""
-        return run_bottleneck_setup(self, setup, h, residual_in, norm, model_adds_residual)
+        return run_bottleneck_setup(self, setup, h, residual_in, norm, model_adds_residual, call)
 
     def fusion(self, name: str):
         """The AdapterFusion layer ``name`` at this site, or ``None``."""
@@ -261,15 +272,18 @@ class InvertibleAdapters(nn.ModuleDict):
         self.__dict__.update(_runtime=runtime, _handles=[])
 
     def install(self, first_layer: nn.Module) -> None:
-        self.__dict__["_handles"].append(first_layer.register_forward_pre_hook(self._on_input, with_kwargs=True))
+        runtime = self.__dict__["_runtime"]
+        self.__dict__["_handles"].append(runtime.register_input_hook(self._on_input, HOOK_CONSUME, module=first_layer))
 
     def uninstall(self) -> None:
         for handle in self.__dict__["_handles"]:
-            handle.remove()
+            self.__dict__["_runtime"].remove_hook(handle)
         self.__dict__["_handles"].clear()
 
     def active_adapter(self) -> nn.Module | None:
-        setup = self.__dict__["_runtime"].setup_for_layer(None)
+        """The invertible adapter of the first adapter of the call's setup, if it has one."""
+        call = self.__dict__["_runtime"].current()
+        setup = None if call is None else call.setup_for(None)
         if setup is None:
             return None
         return self._modules.get(setup.first())

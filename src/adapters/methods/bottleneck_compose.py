@@ -13,12 +13,13 @@ from typing import NamedTuple
 
 import torch
 
-from ..architectures.forward_options import record
 from ..composition import Average, BatchSplit, Fuse, Parallel, Split, Stack
 from ..errors import CompositionError
 from .composer import compose
 
 __all__ = ["BottleneckState", "BottleneckComposer", "run_bottleneck_setup"]
+
+FUSION_ATTENTIONS = "output_adapter_fusion_attentions"  # the forward option that records fusion attentions
 
 Norm = Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -49,6 +50,9 @@ class BottleneckComposer:
 
     def size(self, state: BottleneckState, dim: int) -> int:
         return state.hidden.shape[dim]
+
+    def device(self, state: BottleneckState) -> torch.device:
+        return state.hidden.device
 
     def pre_block(self, name: str, state: BottleneckState, fusion_config=None) -> BottleneckState:
         x, residual = self.layer[name].pre_forward(state.hidden, state.residual_in, self.norm)
@@ -99,7 +103,7 @@ class BottleneckComposer:
         last = next((s.last for s in reversed(states) if s.last is not None), None)
         return states[0]._replace(hidden=hidden, up=None, last=last, segments=())
 
-    def compose_fuse(self, setup: Fuse, state: BottleneckState) -> BottleneckState:
+    def compose_fuse(self, setup: Fuse, state: BottleneckState, call) -> BottleneckState:
         """AdapterFusion (Pfeiffer et al., 2021): attention over the children's up-projections."""
         fusion = self.layer.fusion(setup.name)
         if fusion is None:  # fusion layers exist only where all fused adapters sit; elsewhere the block is a no-op
@@ -116,15 +120,10 @@ class BottleneckComposer:
             else:
                 children.append(self._compose_stack_with_up(child, state))
         values = torch.stack([c.up for c in children], dim=2)  # (batch, seq, n_adapters, hidden)
-        output, attention = fusion(query, values, values, state.adapter_residual)
-        record(
-            self.layer.__dict__["_runtime"],
-            "output_adapter_fusion_attentions",
-            setup.name,
-            self.layer.layer_idx,
-            self.layer.location_key,
-            attention.detach(),
-        )
+        output, attention = fusion(query, values, values, state.adapter_residual, call)
+        if call is not None:
+            layer = self.layer
+            call.record(FUSION_ATTENTIONS, setup.name, layer.layer_idx, layer.location_key, attention.detach())
         return state._replace(hidden=output, up=None, last=last, segments=())
 
     def _compose_stack_with_up(self, stack: Stack, state: BottleneckState) -> BottleneckState:
@@ -142,10 +141,12 @@ def _finish(layer, state: BottleneckState, h, residual_in, norm: Norm, model_add
     return layer[state.last].post_forward(state.hidden, h, residual_in, norm, model_adds_residual)
 
 
-def run_bottleneck_setup(layer, setup, h, residual_in, norm: Norm, model_adds_residual: bool) -> torch.Tensor:
-    """Run ``setup`` at a bottleneck site and return the sub-block's new output."""
+def run_bottleneck_setup(
+    layer, setup, h, residual_in, norm: Norm, model_adds_residual: bool, call=None
+) -> torch.Tensor:
+    """Run ``setup`` at a bottleneck site for the call ``call`` and return the sub-block's new output."""
     composer = BottleneckComposer(layer, norm)
-    state = compose(composer, setup, BottleneckState(h, residual_in, None, None, None))
+    state = compose(composer, setup, BottleneckState(h, residual_in, None, None, None), call)
     if not state.segments:
         return _finish(layer, state, h, residual_in, norm, model_adds_residual)
     pieces = []

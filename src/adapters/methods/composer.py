@@ -6,9 +6,17 @@ A method's layer object provides:
 * ``method_name`` and ``supported_blocks`` (block classes it can run),
 * ``has_adapter(name)``, ``pre_block(name, state)`` (prepare the input of adapter ``name``; identity for LoRA),
   ``compose_single(name, state)`` (run one adapter),
-* ``vslice(state, index, dim)``, ``pad_and_concat(states, dim)`` (dim 0 = batch, 1 = sequence),
-  ``weighted_sum(states, weights)``, ``size(state, dim)``,
-* optionally ``compose_fuse(setup, state)`` and ``compose_multi_task(setup, state)``.
+* ``vslice(state, index, dim)`` (``index``: a slice, or a tensor of row indices for dim 0),
+  ``pad_and_concat(states, dim)`` (dim 0 = batch, 1 = sequence), ``weighted_sum(states, weights)``,
+  ``size(state, dim)``, ``device(state)``,
+* optionally ``compose_fuse(setup, state, call)``.
+
+``MultiTask`` is run here for every method with these primitives: the rows of the batch are grouped by the call's
+``task_ids`` (one child index or adapter name per row), each group runs its child, and the rows are put back in
+their original order.
+
+The interpreter gets the call's record (:class:`~adapters.architectures.call.AdapterCall`): everything per call that
+a block needs (``task_ids``, what to record) comes from it, never from module state.
 
 Semantics: ``Stack`` runs its children in order, each on the previous output. ``Split`` / ``BatchSplit`` run child i
 on the i-th segment of the sequence / batch and concatenate. ``Parallel`` runs child i on the i-th copy of the batch
@@ -20,10 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from ..composition import AdapterCompositionBlock, Average, BatchSplit, Fuse, MultiTask, Parallel, Split, Stack
 from ..errors import CompositionError
 
-__all__ = ["compose", "CompositionSizeError"]
+__all__ = ["compose", "CompositionSizeError", "task_indices"]
 
 
 class CompositionSizeError(CompositionError, IndexError):
@@ -38,12 +48,12 @@ def _unsupported(layer, block: AdapterCompositionBlock) -> CompositionError:
     )
 
 
-def _run_child(layer, child, state, lvl: int):
+def _run_child(layer, child, state, call, lvl: int):
     if isinstance(child, str):
         if not layer.has_adapter(child):
             return state
         return layer.compose_single(child, layer.pre_block(child, state))
-    return compose(layer, child, state, lvl + 1)
+    return compose(layer, child, state, call, lvl + 1)
 
 
 def _segments(sizes: list[int], total: int, what: str, block) -> list[slice]:
@@ -58,38 +68,77 @@ def _segments(sizes: list[int], total: int, what: str, block) -> list[slice]:
     return bounds
 
 
-def _split(layer, block, state, lvl: int, sizes: list[int], dim: int, what: str):
+def _split(layer, block, state, call, lvl: int, sizes: list[int], dim: int, what: str):
     parts = [
-        _run_child(layer, child, layer.vslice(state, part, dim), lvl)
+        _run_child(layer, child, layer.vslice(state, part, dim), call, lvl)
         for child, part in zip(block, _segments(sizes, layer.size(state, dim), what, block))
     ]
     return layer.pad_and_concat(parts, dim)
 
 
-def compose(layer, setup: AdapterCompositionBlock | str, state: Any, lvl: int = 0) -> Any:
-    """Run ``setup`` on ``state`` at ``layer``; unsupported blocks raise :class:`CompositionError`."""
+def task_indices(task_ids: Any, children: list[str], batch: int, device: torch.device) -> torch.Tensor:
+    """``task_ids`` (a tensor of child indices, or a list of child indices / adapter names) as a long tensor of one
+    child index per row; :class:`CompositionError` if it does not fit the ``MultiTask`` or the batch."""
+    if task_ids is None:
+        raise CompositionError(
+            "A MultiTask setup needs task_ids in the forward call: one child index or adapter name per example, "
+            f"e.g. model(..., task_ids=[{children[0]!r}, ...])."
+        )
+    if isinstance(task_ids, (list, tuple)):
+        unknown = [t for t in task_ids if isinstance(t, str) and t not in children]
+        if unknown:
+            raise CompositionError(f"task_ids name adapters {unknown} that are not in the MultiTask {children}.")
+        task_ids = [children.index(t) if isinstance(t, str) else int(t) for t in task_ids]
+    ids = torch.as_tensor(task_ids, dtype=torch.long, device=device).view(-1)
+    if ids.numel() != batch or (ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(children))):
+        raise CompositionError(
+            f"task_ids must give one index in [0, {len(children)}) per example (batch size {batch}), got "
+            f"{ids.tolist()}."
+        )
+    return ids
+
+
+def _multi_task(layer, block: MultiTask, state, call, lvl: int):
+    """Run child ``task_ids[i]`` on row i: rows are grouped by child, run, and put back in their order."""
+    children = list(block)
+    names = [child if isinstance(child, str) else child.last() for child in children]
+    batch = layer.size(state, 0)
+    ids = task_indices(None if call is None else call.task_ids, names, batch, layer.device(state))
+    order = torch.argsort(ids, stable=True)
+    counts = torch.bincount(ids, minlength=len(children)).tolist()
+    grouped, parts, start = layer.vslice(state, order, 0), [], 0
+    for child, count in zip(children, counts):
+        if count:
+            parts.append(_run_child(layer, child, layer.vslice(grouped, slice(start, start + count), 0), call, lvl))
+        start += count
+    return layer.vslice(layer.pad_and_concat(parts, 0), torch.argsort(order), 0)
+
+
+def compose(layer, setup: AdapterCompositionBlock | str, state: Any, call: Any = None, lvl: int = 0) -> Any:
+    """Run ``setup`` on ``state`` at ``layer`` for the call ``call``; unsupported blocks raise
+    :class:`CompositionError`."""
     if isinstance(setup, str):
-        return _run_child(layer, setup, state, lvl)
+        return _run_child(layer, setup, state, call, lvl)
     if type(setup) not in layer.supported_blocks:
         raise _unsupported(layer, setup)
     if isinstance(setup, Stack):
         for child in setup:
-            state = _run_child(layer, child, state, lvl)
+            state = _run_child(layer, child, state, call, lvl)
         return state
     if isinstance(setup, Fuse):
-        return layer.compose_fuse(setup, state)
+        return layer.compose_fuse(setup, state, call)
     if isinstance(setup, MultiTask):
-        return layer.compose_multi_task(setup, state)
+        return _multi_task(layer, setup, state, call, lvl)
     if isinstance(setup, Split):
-        return _split(layer, setup, state, lvl, setup.splits, 1, "sequence length")
+        return _split(layer, setup, state, call, lvl, setup.splits, 1, "sequence length")
     if isinstance(setup, BatchSplit):
-        return _split(layer, setup, state, lvl, setup.batch_sizes, 0, "batch size")
+        return _split(layer, setup, state, call, lvl, setup.batch_sizes, 0, "batch size")
     if isinstance(setup, Parallel):
         total, channels = layer.size(state, 0), len(setup)
         if total % channels:
             raise CompositionSizeError(f"Parallel with {channels} channels got a batch of {total} rows.")
-        return _split(layer, setup, state, lvl, [total // channels] * channels, 0, "batch size")
+        return _split(layer, setup, state, call, lvl, [total // channels] * channels, 0, "batch size")
     if isinstance(setup, Average):
-        outputs = [_run_child(layer, child, state, lvl) for child in setup]
+        outputs = [_run_child(layer, child, state, call, lvl) for child in setup]
         return layer.weighted_sum(outputs, setup.weights)
     raise _unsupported(layer, setup)

@@ -7,6 +7,12 @@ At every bottleneck site where all fused adapters sit, a fusion layer attends ov
 
 ``W_v`` starts at the identity (``value_initialized``); the value-regularisation loss ``0.01 ‖I − W_v‖²`` keeps it
 close. Weights live under ``<site parent>.adapter_fusion_layer.<fusion name>`` as in the reference.
+
+With ``temperature=True`` the softmax temperature ``T`` starts at 50 and every training forward lowers it by
+``50/1000`` (down to 1), as in the reference. The layer counts its training forwards in an integer buffer (not saved;
+kept exact whatever the model's dtype), so a compiled training step reads it as an input instead of re-compiling for
+each value; the count a call uses is fixed in the call's record at its first use, so a gradient-checkpointing
+recompute (or a second forward before ``backward``) uses the same ``T`` and the decay happens once per call.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from torch import nn
 from ..architectures.attach import AdapterRuntime, resolve_path
 from ..errors import UnsupportedModelError
 from ._common import bert_init, place_like
+from .bottleneck import BottleneckLayer
 
 __all__ = ["AdapterFusionLayer", "add_fusion", "delete_fusion", "fusion_layers", "regularization_loss"]
 
@@ -40,11 +47,34 @@ class AdapterFusionLayer(nn.Module):
             if config.value_initialized:
                 with torch.no_grad():
                     self.value.weight.copy_(torch.full((hidden_size, hidden_size), 1e-6).fill_diagonal_(1.0))
-        self.temperature = 50.0 if config.temperature else 1.0
-        self.reduction = self.temperature / 1000.0
+        self.initial_temperature = 50.0 if config.temperature else 1.0
+        self.reduction = self.initial_temperature / 1000.0 if config.temperature else 0.0
+        self.register_buffer("training_steps", torch.zeros((), dtype=torch.long), persistent=False)
+        self.__dict__["_scratch_key"] = f"fusion-steps:{id(self)}"
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, residual: torch.Tensor):
-        """``query`` (B, L, H); ``key``/``value`` (B, L, N, H); returns the fused output and the (B, L, N) scores."""
+    def temperature(self, steps: torch.Tensor | None = None) -> torch.Tensor:
+        """``max(T0 - reduction · steps, 1)`` after ``steps`` training forwards (default: the count so far)."""
+        steps = self.training_steps if steps is None else steps
+        return torch.clamp(self.initial_temperature - self.reduction * steps.float(), min=1.0)
+
+    def call_temperature(self, call) -> torch.Tensor:
+        """The temperature of this call (its first use fixes it and, in training, counts one more forward)."""
+        if call is None or not self.reduction:
+            return self.temperature()
+        key = self.__dict__["_scratch_key"]
+        steps = call.scratch.get(key)
+        if steps is None:
+            steps = self.training_steps.clone()
+            call.scratch[key] = steps
+            if self.training:
+                self.training_steps.add_(1)
+        return self.temperature(steps)
+
+    def forward(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, residual: torch.Tensor, call=None
+    ):
+        """``query`` (B, L, H); ``key``/``value`` (B, L, N, H); returns the fused output and the (B, L, N) scores.
+        ``call``: the call's record (fixes the temperature for the call)."""
         config = self.config
         if config.residual_before:
             value = value + residual[:, :, None, :]
@@ -53,9 +83,7 @@ class AdapterFusionLayer(nn.Module):
         if config.value and config.value_before_softmax:
             value = self.value(value)
         scores = torch.matmul(query.unsqueeze(2), key.transpose(-2, -1)).squeeze(2)
-        probs = torch.softmax(self.dropout(scores) / self.temperature, dim=-1)
-        if self.training:
-            self.temperature = max(self.temperature - self.reduction, 1.0)
+        probs = torch.softmax(self.dropout(scores) / self.call_temperature(call).to(scores.dtype), dim=-1)
         context = torch.matmul(probs.unsqueeze(2), value).squeeze(2)
         if config.value and not config.value_before_softmax:
             context = self.value(context)
@@ -66,8 +94,6 @@ class AdapterFusionLayer(nn.Module):
 
 def _sites(runtime: AdapterRuntime, names: list[str]):
     """``(layer ref, site, bottleneck layer)`` for every site that holds all ``names``."""
-    from .bottleneck import BottleneckLayer
-
     for ref in runtime.iter_layers():
         for site in ref.group.sites:
             try:

@@ -39,6 +39,7 @@ from ..configuration import LoRAConfig, MTLLoRAConfig
 from ..errors import AdapterConfigError, CompositionError, UnsupportedMethodError, UnsupportedModelError
 from ._common import seeded, shared_parameters_store
 from ._lowrank import IA3, LoRA, LowRankModule, MTLLoRA
+from .lora_averaging import lora_strategy_average
 from .lora_layer import LoRALayer, LoRAState, linear_shape
 from .registry import AdapterMethod, register_method
 from .vera import Vera, VeraShared, is_vera
@@ -160,8 +161,6 @@ def add(runtime: AdapterRuntime, name: str, config: LoRAConfig) -> None:
         layer[name] = module
     if shared is not None:
         shared_parameters_store(runtime, create=True)[name] = shared
-    if isinstance(config, MTLLoRAConfig):
-        runtime.capture_task_ids(True)
 
 
 def _linear_weight_rows(linear: nn.Module) -> torch.Tensor:
@@ -181,8 +180,6 @@ def delete(runtime: AdapterRuntime, name: str) -> None:
         del store[name]
         if len(store) == 0:
             delattr(runtime.base_model, "shared_parameters")
-    if not any(isinstance(m, MTLLoRA) for layer in lora_layers(runtime) for m in layer.values()):
-        runtime.capture_task_ids(False)
 
 
 def modules(runtime: AdapterRuntime, name: str) -> dict[int, dict[str, nn.Module]]:
@@ -243,8 +240,6 @@ def merge_adapter(runtime: AdapterRuntime, name: str) -> None:
 
 def average(runtime: AdapterRuntime, name: str, weights: dict[str, float], strategy: str, svd_rank: int | None):
     """The LoRA-specific averaging strategies, applied to the freshly added adapter ``name`` (see averaging.py)."""
-    from .averaging import lora_strategy_average
-
     lora_strategy_average(lora_layers(runtime), name, weights, strategy, svd_rank)
 
 
@@ -260,6 +255,7 @@ def _method(name: str, architecture: str) -> AdapterMethod:
         modules=modules,
         check_support=check_support,
         reset=reset_adapters,
+        merge=merge_adapter,
         average=average,
         supported_blocks=supported_blocks,
     )

@@ -97,21 +97,22 @@ class LoRALayer(nn.ModuleDict):
     def _on_output(self, module: nn.Module, args: tuple, kwargs: dict, output: torch.Tensor):
         if self.merged is not None:
             return None
-        setup = self.__dict__["_runtime"].setup_for_layer(self.layer_idx)
+        call = self.__dict__["_runtime"].current()
+        setup = None if call is None else call.setup_for(self.layer_idx)
         if setup is None or setup.flatten().isdisjoint(self.keys()):
             return None
         x = args[0] if args else next(iter(kwargs.values()))
         state = LoRAState(x, (None,) * self.n_groups, output, None)
-        return self.finish(self.compose(setup, state))
+        return self.finish(self.compose(setup, state, call))
 
     # composition -------------------------------------------------------------------------------------------------
     # composition: the primitives of adapters.methods.composer ------------------------------------------------------
     method_name = "LoRA-family"
     supported_blocks = frozenset({Stack, BatchSplit, Parallel, Average, MultiTask})
 
-    def compose(self, setup: AdapterCompositionBlock | str, state: LoRAState) -> LoRAState:
-        """Run ``setup`` on ``state`` with the shared composition interpreter."""
-        return compose(self, setup, state)
+    def compose(self, setup: AdapterCompositionBlock | str, state: LoRAState, call=None) -> LoRAState:
+        """Run ``setup`` on ``state`` with the shared composition interpreter (``call``: the call's record)."""
+        return compose(self, setup, state, call)
 
     def has_adapter(self, name: str) -> bool:
         return name in self
@@ -121,6 +122,9 @@ class LoRALayer(nn.ModuleDict):
 
     def size(self, state: LoRAState, dim: int) -> int:
         return state.layer_input.shape[dim]
+
+    def device(self, state: LoRAState) -> torch.device:
+        return state.layer_input.device
 
     def weighted_sum(self, states: list[LoRAState], weights: list[float]) -> LoRAState:
         """Primitive: ``Σ_i w_i · h_i`` over the children's hidden states (a group no child touched stays empty)."""
@@ -152,21 +156,6 @@ class LoRALayer(nn.ModuleDict):
         for j, value in zip(module.group_index, module.update(inputs, state.layer_input)):
             hidden[j] = value
         return state._replace(hidden=tuple(hidden), last=name)
-
-    def compose_multi_task(self, setup: MultiTask, state: LoRAState) -> LoRAState:
-        """Route each example to the child (an adapter or a block) selected by the forward call's ``task_ids``."""
-        children = list(setup)
-        names = [child if isinstance(child, str) else child.last() for child in children]
-        ids = _task_indices(self.__dict__["_runtime"].task_ids, names, state.layer_input)
-        order = torch.argsort(ids, stable=True)
-        counts = torch.bincount(ids, minlength=len(children)).tolist()
-        ordered, parts, start = self.vslice(state, order), [], 0
-        for child, count in zip(children, counts):
-            if count:
-                part = self.vslice(ordered, slice(start, start + count))
-                parts.append(compose(self, child, part))
-            start += count
-        return self.vslice(self.pad_and_concat(parts), torch.argsort(order))
 
     def vslice(self, state: LoRAState, index: slice | torch.Tensor, dim: int = 0) -> LoRAState:
         """Primitive: the examples ``index`` (a slice or index tensor over the batch) of ``state``."""
@@ -200,15 +189,6 @@ class LoRALayer(nn.ModuleDict):
             torch.cat([s.layer_output for s in states], dim=0),
             lasts[-1] if lasts else None,
         )
-
-    def repeat(self, state: LoRAState, channels: int) -> LoRAState:
-        """Primitive: the batch repeated ``channels`` times (for ``Parallel``)."""
-
-        def rep(t: torch.Tensor) -> torch.Tensor:
-            return t.repeat(channels, *([1] * (t.dim() - 1)))
-
-        hidden = tuple(None if h is None else rep(h) for h in state.hidden)
-        return LoRAState(rep(state.layer_input), hidden, rep(state.layer_output), state.last)
 
     def finish(self, state: LoRAState) -> torch.Tensor:
         """Combine the hidden states with the layer output using the last adapter's mode."""
@@ -299,23 +279,3 @@ class LoRALayer(nn.ModuleDict):
                     del self.shares[group]
         del self[name]
 
-
-def _task_indices(task_ids, children: list[str], x: torch.Tensor) -> torch.Tensor:
-    """``task_ids`` (a tensor of child indices or a list of names/indices) as a long tensor, checked."""
-    if task_ids is None:
-        raise CompositionError(
-            "A MultiTask setup needs task_ids in the forward call: one child index or adapter name per example, "
-            f"e.g. model(..., task_ids=[{children[0]!r}, ...])."
-        )
-    if isinstance(task_ids, (list, tuple)):
-        unknown = [t for t in task_ids if isinstance(t, str) and t not in children]
-        if unknown:
-            raise CompositionError(f"task_ids name adapters {unknown} that are not in the MultiTask {children}.")
-        task_ids = [children.index(t) if isinstance(t, str) else int(t) for t in task_ids]
-    ids = torch.as_tensor(task_ids, dtype=torch.long, device=x.device).view(-1)
-    if ids.numel() != x.shape[0] or (ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(children))):
-        raise CompositionError(
-            f"task_ids must give one index in [0, {len(children)}) per example (batch size {x.shape[0]}), got "
-            f"{ids.tolist()}."
-        )
-    return ids

@@ -25,21 +25,15 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..architectures.attach import AdapterRuntime, LayerRef, resolve_path
-from ..architectures.attention import (
-    AttentionCall,
-    add_attention_hook,
-    attention_hooks,
-    prepend_keys_values,
-    remove_attention_hook,
-)
+from ..architectures.attach import HOOK_CONSUME, AdapterRuntime, LayerRef, resolve_path
+from ..architectures.attention import AttentionCall, attention_hooks, prepend_keys_values, unhooked_implementation
 from ..architectures.spec import AttentionSite
 from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
 from ..configuration import ConfigUnion, PrefixTuningConfig
-from ..errors import CompositionError, UnsupportedAttentionError
-from ..gating import record_score
+from ..errors import CompositionError, UnsupportedAttentionError, UnsupportedMethodError
 from ._common import activation, place_like, seeded
 from .composer import compose
+from .gating import record_score
 from .registry import AdapterMethod, register_method
 
 __all__ = [
@@ -151,7 +145,8 @@ class PrefixAttentionSite:
 
     It is not an ``nn.Module`` (it adds no state-dict keys); it lives in the module's attention-hook table. The
     prefix parameters are in ``base_model.prefix_tuning``; gates in ``<attention>.prefix_tuning.prefix_gates``.
-    Per-call state (the module input for the gates) is written by a pre-hook and consumed in the same call.
+    A pre-hook on the attention module puts the module input (for the gates) and a "pending" mark into the call's
+    scratch; the attention hook consumes both; a forward hook checks that the hook ran.
     """
 
     method_name = "Prefix tuning"
@@ -165,59 +160,59 @@ class PrefixAttentionSite:
         self.module, _ = resolve_path(ref.module, site.path)
         self.indices: dict[str, int] = {}  # adapter -> index of this layer in its location module
         self._handles: list = []
-        self._input: torch.Tensor | None = None
-        self._pending = False
+        self._key = f"prefix:{ref.index}:{site.path}"  # scratch key of this site
 
     # installation ----------------------------------------------------------------------------------------------
     def install(self) -> None:
-        add_attention_hook(self.module, _HOOK_KEY, self)
-        self._handles.append(self.module.register_forward_pre_hook(self._before, with_kwargs=True))
-        self._handles.append(self.module.register_forward_hook(self._after))
+        runtime = self.runtime
+        runtime.hook_attention(self.module, _HOOK_KEY, self)
+        self._handles.append(runtime.register_input_hook(self._before, HOOK_CONSUME, module=self.module))
+        self._handles.append(runtime.register_output_hook(self.module, self._after, HOOK_CONSUME))
 
     def uninstall(self) -> None:
-        remove_attention_hook(self.module, _HOOK_KEY)
+        self.runtime.unhook_attention(self.module, _HOOK_KEY)
         for handle in self._handles:
-            handle.remove()
+            self.runtime.remove_hook(handle)
         self._handles.clear()
-        self._input, self._pending = None, False
 
     # per call ----------------------------------------------------------------------------------------------------
-    def _active(self) -> AdapterCompositionBlock | None:
-        setup = self.runtime.setup_for_layer(self.layer_idx)
+    def _active(self, call) -> AdapterCompositionBlock | None:
+        setup = None if call is None else call.setup_for(self.layer_idx)
         if setup is None or not (setup.flatten() & self.indices.keys()):
             return None
         return _relevant(setup, self.indices.keys())
 
     def _before(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        setup = self._active()
-        self._pending = setup is not None
+        call = self.runtime.current()
+        setup = self._active(call)
+        if setup is None:
+            return
         gates = self.gates()
-        if setup is not None and gates is not None and setup.flatten() & gates.keys():
-            self._input = args[0] if args else kwargs.get("hidden_states")
-        else:
-            self._input = None
+        gated = gates is not None and bool(setup.flatten() & gates.keys())
+        call.scratch[self._key] = (args[0] if args else kwargs.get("hidden_states")) if gated else None
 
     def _after(self, module: nn.Module, args: tuple, output) -> None:
-        self._input = None
-        if self._pending:
-            self._pending = False
+        call = self.runtime.current()
+        if call is not None and self._key in call.scratch:
+            del call.scratch[self._key]
             raise UnsupportedAttentionError(
                 f"Prefix tuning is active at {type(module).__name__} (layer {self.layer_idx}), but the module did not "
-                "call transformers' attention interface, so the prefix could not be applied (e.g. GPT-2 with "
-                "reorder_and_upcast_attn and eager attention). Use attn_implementation='sdpa'."
+                "call transformers' attention interface with the hooked implementation, so the prefix could not be "
+                f"applied (its attention implementation is {module.config._attn_implementation!r}; e.g. GPT-2 with "
+                "reorder_and_upcast_attn and eager attention). Use attn_implementation='sdpa' and set it through "
+                "model.set_attn_implementation(...)."
             )
 
     def __call__(self, call: AttentionCall) -> AttentionCall:
-        setup = self._active()
-        self._pending = False
+        record = self.runtime.current()
+        setup = self._active(record)
         if setup is None:
             return call
+        hidden = record.scratch.pop(self._key, None)
         key = call.key
         batch, heads, _, head_dim = key.shape
         empty = key.new_zeros(batch, heads, 0, head_dim)
-        state = PrefixState(empty, empty, None, self._input)
-        self._input = None
-        state = compose(self, setup, state)
+        state = compose(self, setup, PrefixState(empty, empty, None, hidden), record)
         return prepend_keys_values(call, state.keys, state.values, state.visible)
 
     def gates(self) -> nn.ModuleDict | None:
@@ -236,6 +231,9 @@ class PrefixAttentionSite:
 
     def size(self, state: PrefixState, dim: int) -> int:
         return state.keys.shape[0] if dim == 0 else 0
+
+    def device(self, state: PrefixState) -> torch.device:
+        return state.keys.device
 
     def compose_single(self, name: str, state: PrefixState) -> PrefixState:
         """Primitive: prepend adapter ``name``'s prefix (a ``Stack`` prepends right to left, as the reference)."""
@@ -294,14 +292,6 @@ class PrefixAttentionSite:
             None if bool(all_visible.all()) else all_visible,
             None if any(h is None for h in hidden) else torch.cat(hidden),
         )
-
-    def repeat(self, state: PrefixState, channels: int) -> PrefixState:
-        """Primitive: the batch repeated ``channels`` times (Parallel)."""
-
-        def rep(t):
-            return None if t is None else t.repeat(channels, *([1] * (t.dim() - 1)))
-
-        return PrefixState(rep(state.keys), rep(state.values), rep(state.visible), rep(state.hidden))
 
     def weighted_sum(self, states: list[PrefixState], weights: list[float]) -> PrefixState:
         raise CompositionError("Prefix tuning adapters cannot be averaged at run time (Average).")
@@ -370,7 +360,7 @@ def check_support(runtime: AdapterRuntime, config: PrefixTuningConfig) -> str | 
     if not any(True for _ in _enabled_sites(runtime, config)):
         return "the config enables no attention module of this model (check leave_out/encoder_prefix/cross_prefix)"
     model_config = runtime.base_model.config
-    implementation = getattr(model_config, "_attn_implementation", None) or "eager"
+    implementation = unhooked_implementation(getattr(model_config, "_attn_implementation", None)) or "eager"
     if implementation not in ("eager", "sdpa"):
         return (
             f"prefix tuning supports attn_implementation 'eager' and 'sdpa', the model uses {implementation!r} "
@@ -477,8 +467,6 @@ def eject_prefix_tuning(model, name: str) -> None:
     config = model._require_adapter(name)
     pool = _pool(runtime)
     if pool is None or name not in pool.prefix_tunings:
-        from ..errors import UnsupportedMethodError
-
         raise UnsupportedMethodError(f"Adapter {name!r} has no prefix tuning to eject.")
     members = list(config.configs) if isinstance(config, ConfigUnion) else [config]
     prefix_config = next(m for m in members if isinstance(m, PrefixTuningConfig))

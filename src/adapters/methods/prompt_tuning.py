@@ -18,9 +18,11 @@ is used (as the reference). Where the prompt goes is part of the family's spec (
 
 Two hooks do it: a pre-hook on the base model (extends ``attention_mask``, shifts explicit ``position_ids``, and for
 decoders swaps ``input_ids`` for ``inputs_embeds`` with the prompt) and, for encoders, a hook on the embedding
-module's output. Token-level labels of static-head models (``…ForCausalLM``, ``…ForTokenClassification``) get
-``-100`` at the prompt positions through a pre-hook on the model; AdapterModel heads are handled in
-:meth:`AdapterModelBase.forward` (labels, head attention mask, pooling and QA positions).
+module's output. The pre-hook writes the prompt's placement into the call's record
+(:attr:`~adapters.architectures.call.AdapterCall.prompt_placement`); whoever handles token-level inputs outside the
+base model aligns them with it: a pre-hook on static-head models (``…ForCausalLM``, ``…ForTokenClassification``)
+gives their labels ``-100`` at the prompt positions, and AdapterModel heads align labels, masks, pooling and QA
+positions (``call.align_to_prompt``, ``call.shift_positions``).
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ import torch
 from torch import nn
 
 from ..architectures.attach import INPUT_REWRITE, AdapterRuntime, resolve_path
+from ..architectures.call import PROMPT_PLACEMENT, insert_columns
 from ..configuration import PromptTuningConfig
 from ..errors import AdapterConfigError, UnsupportedMethodError, UnsupportedModelError
 from ._common import call_kwargs, place_like, seeded
 from .registry import AdapterMethod, register_method
 
-__all__ = ["PromptTuning", "PromptTuningLayer", "last_prompt", "insert_prompt_columns", "find_tokenizer"]
+__all__ = ["PromptTuning", "PromptTuningLayer", "find_tokenizer"]
 
 IGNORE_INDEX = -100
+_PROMPT = "prompt_tuning:embedding"  # scratch key: the prompt the embedding hook inserts (prefill calls only)
 
 
 class PromptTuning(nn.Module):
@@ -57,17 +61,6 @@ class PromptTuning(nn.Module):
         prompt = self.prompt_embedding.weight.to(embedded.dtype).unsqueeze(0).expand(embedded.shape[0], -1, -1)
         cut = self.position
         return torch.cat([embedded[:, :cut], prompt, embedded[:, cut:]], dim=1)
-
-
-def insert_prompt_columns(tensor: torch.Tensor | None, prompt: tuple[int, int], value: Any) -> torch.Tensor | None:
-    """``tensor`` ``(batch, length, ...)`` with ``length`` columns of ``value`` inserted for the prompt
-    ``(position, length)`` along dim 1."""
-    if tensor is None:
-        return None
-    position, length = prompt
-    shape = (tensor.shape[0], length, *tensor.shape[2:])
-    fill = torch.full(shape, value, dtype=tensor.dtype, device=tensor.device)
-    return torch.cat([tensor[:, :position], fill, tensor[:, position:]], dim=1)
 
 
 def _prompt_positions(position_ids: torch.Tensor, prompt: tuple[int, int], prefill: bool) -> torch.Tensor:
@@ -89,7 +82,7 @@ class PromptTuningLayer(nn.Module):
     def __init__(self, runtime: AdapterRuntime):
         super().__init__()
         self.prompt_tunings = nn.ModuleDict()
-        self.__dict__.update(_runtime=runtime, _handles=[], _call=None)
+        self.__dict__.update(_runtime=runtime, _handles=[])
 
     # hooks ---------------------------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -101,25 +94,24 @@ class PromptTuningLayer(nn.Module):
             embedding, _ = resolve_path(runtime.base_model, site.embedding)
             handles.append(embedding.register_forward_hook(self._on_embedding, prepend=True))
         model = runtime.model
-        if model is not runtime.base_model and not _has_flexible_heads(model):
-            handles.append(model.register_forward_pre_hook(self._on_model_inputs, with_kwargs=True))
+        if model is not runtime.base_model and not getattr(model, "aligns_prompt_inputs", False):
+            handles.append(runtime.register_input_hook(self._on_model_inputs, INPUT_REWRITE, module=model))
 
     def uninstall(self) -> None:
         runtime = self.__dict__["_runtime"]
         for handle in self.__dict__["_handles"]:
             runtime.remove_hook(handle)
         self.__dict__["_handles"].clear()
-        self.__dict__["_call"] = None
 
-    def active_prompt(self) -> PromptTuning | None:
-        """The prompt of the first adapter of the active setup, if that adapter has one."""
-        setup = self.__dict__["_runtime"].setup_for_layer(None)
+    def active_prompt(self, call) -> PromptTuning | None:
+        """The prompt of the first adapter of the call's setup, if that adapter has one."""
+        setup = None if call is None else call.setup_for(None)
         return None if setup is None else self.prompt_tunings._modules.get(setup.first())
 
     def _on_inputs(self, module: nn.Module, args: tuple, kwargs: dict):
-        prompt = self.active_prompt()
+        call = self.__dict__["_runtime"].current()
+        prompt = self.active_prompt(call)
         if prompt is None:
-            self.__dict__["_call"] = None
             return None
         kwargs = call_kwargs(module, args, kwargs)
         prefill = _is_prefill(kwargs.get("past_key_values"))
@@ -131,7 +123,7 @@ class PromptTuningLayer(nn.Module):
                     f"Prompt tuning extends 2-D attention masks; got a {mask.dim()}-D mask (e.g. from a static "
                     "cache). Pass a 2-D attention_mask."
                 )
-            kwargs["attention_mask"] = insert_prompt_columns(mask, place, 1)
+            kwargs["attention_mask"] = insert_columns(mask, place, 1)
         site = self.__dict__["_runtime"].spec.prompt
         if site.mode == "inputs_embeds":
             if isinstance(kwargs.get("position_ids"), torch.Tensor):
@@ -144,33 +136,28 @@ class PromptTuningLayer(nn.Module):
                 kwargs["inputs_embeds"] = prompt.insert(embedded)
                 kwargs["input_ids"] = None
                 if isinstance(kwargs.get("token_type_ids"), torch.Tensor):
-                    kwargs["token_type_ids"] = insert_prompt_columns(kwargs["token_type_ids"], place, 0)
-        self.__dict__["_call"] = (prompt, place, prefill)
+                    kwargs["token_type_ids"] = insert_columns(kwargs["token_type_ids"], place, 0)
+        if prefill:
+            call.scratch[PROMPT_PLACEMENT] = place
+            call.scratch[_PROMPT] = prompt
         return (), kwargs
 
     def _on_embedding(self, module: nn.Module, args: tuple, output):
-        call = self.__dict__["_call"]
-        if call is None or not call[2]:
-            return None
-        return call[0].insert(output)
+        call = self.__dict__["_runtime"].current()
+        prompt = None if call is None else call.scratch.get(_PROMPT)
+        return None if prompt is None else prompt.insert(output)
 
     def _on_model_inputs(self, module: nn.Module, args: tuple, kwargs: dict):
         """Static-head models: token-level labels get ``-100`` at the prompt positions."""
         labels = kwargs.get("labels")
-        prompt = self.active_prompt()
+        prompt = self.active_prompt(self.__dict__["_runtime"].current())
         if prompt is None or not isinstance(labels, torch.Tensor) or labels.dim() < 2:
             return None
         if not _is_prefill(kwargs.get("past_key_values")):
             return None
         kwargs = dict(kwargs)
-        kwargs["labels"] = insert_prompt_columns(labels, (prompt.position, prompt.prompt_length), IGNORE_INDEX)
+        kwargs["labels"] = insert_columns(labels, (prompt.position, prompt.prompt_length), IGNORE_INDEX)
         return args, kwargs
-
-
-def _has_flexible_heads(model: nn.Module) -> bool:
-    from ..heads.model_mixin import ModelWithFlexibleHeadsAdaptersMixin
-
-    return isinstance(model, ModelWithFlexibleHeadsAdaptersMixin)
 
 
 def _is_prefill(past_key_values: Any) -> bool:
@@ -178,13 +165,6 @@ def _is_prefill(past_key_values: Any) -> bool:
         return True
     length = past_key_values.get_seq_length() if hasattr(past_key_values, "get_seq_length") else 0
     return int(length) == 0
-
-
-def last_prompt(runtime: AdapterRuntime) -> tuple[int, int] | None:
-    """``(position, length)`` of the prompt inserted by the latest base-model call, or ``None``."""
-    layer = _layer(runtime)
-    call = None if layer is None else layer.__dict__["_call"]
-    return None if call is None or not call[2] else call[1]
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -134,37 +134,41 @@ def reft_position_masks(
 
 
 class _GroupInputs:
-    """Pre-hooks that record each layer group's 2-D attention mask and KV-cache length for the current call."""
+    """Pre-hooks that put each layer group's 2-D attention mask and KV-cache length into the call's scratch."""
 
     def __init__(self, runtime: AdapterRuntime):
         self.runtime = runtime
-        self.values: dict[str, tuple[torch.Tensor | None, int]] = {}
         self.handles: list = []
 
     def install(self) -> None:
         paths = dict.fromkeys(group.inputs for group in self.runtime.spec.layer_groups)
         for path in paths:
-            if path == "":
-                self.handles.append(self.runtime.register_input_hook(self._capture(path), INPUT_CAPTURE))
-            else:
-                module, _ = resolve_path(self.runtime.base_model, path)
-                self.handles.append(module.register_forward_pre_hook(self._capture(path), with_kwargs=True))
+            module = resolve_path(self.runtime.base_model, path)[0] if path else None
+            self.handles.append(self.runtime.register_input_hook(self._capture(path), INPUT_CAPTURE, module=module))
 
     def uninstall(self) -> None:
         for handle in self.handles:
             self.runtime.remove_hook(handle)
         self.handles.clear()
-        self.values.clear()
 
     def _capture(self, path: str):
+        key = _inputs_key(path)
+
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            call = self.runtime.current()
+            if call is None:
+                return
             values = call_kwargs(module, args, kwargs)
             mask = values.get("attention_mask")
             past = values.get("past_key_values")
             past_length = int(past.get_seq_length()) if past is not None and hasattr(past, "get_seq_length") else 0
-            self.values[path] = (mask if isinstance(mask, torch.Tensor) else None, past_length)
+            call.scratch[key] = (mask if isinstance(mask, torch.Tensor) else None, past_length)
 
         return hook
+
+
+def _inputs_key(path: str) -> str:
+    return f"reft:inputs:{path}"
 
 
 class ReftLayer(nn.Module):
@@ -190,14 +194,13 @@ class ReftLayer(nn.Module):
         self.__dict__["_handle"] = None
 
     def _on_output(self, module: nn.Module, args: tuple, output):
-        runtime = self.__dict__["_runtime"]
-        setup = runtime.setup_for_layer(self.layer_idx)
+        call = self.__dict__["_runtime"].current()
+        setup = None if call is None else call.setup_for(self.layer_idx)
         if setup is None or setup.first() not in self.refts:
             return None
         reft = self.refts[setup.first()]
         hidden = output[0] if isinstance(output, tuple) else output
-        inputs = _group_inputs(runtime)
-        mask, past = inputs.values.get(self.__dict__["_ref"].group.inputs, (None, 0)) if inputs else (None, 0)
+        mask, past = call.scratch.get(_inputs_key(self.__dict__["_ref"].group.inputs), (None, 0))
         prefix, suffix = reft_position_masks(
             hidden.shape[0],
             hidden.shape[1],

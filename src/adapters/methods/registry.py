@@ -46,6 +46,8 @@ class AdapterMethod:
             config) cannot run on the model, else ``None``.
         reset: ``reset(runtime)`` undoes any merge of the method's adapters into base weights (called by
             ``set_active_adapters`` and ``reset_adapter``); ``None`` for methods that never merge.
+        merge: ``merge(runtime, name)`` folds adapter ``name`` into the base weights (``merge_adapter``); ``None``
+            for methods that cannot merge.
         supported_blocks: the composition block classes (``Stack``, ``Fuse``, ...) the method can run; a single
             adapter is always allowed.
         base_modules: names of modules the method adds directly below the base model (e.g. ``prefix_tuning``), so
@@ -65,6 +67,7 @@ class AdapterMethod:
     modules: Callable[[AdapterRuntime, str], dict[int, dict[str, nn.Module]]]
     check_support: Callable[[AdapterRuntime, AdapterConfig], str | None] = lambda runtime, config: None
     reset: Callable[[AdapterRuntime], None] | None = None
+    merge: Callable[[AdapterRuntime, str], None] | None = None
     average: Callable[[AdapterRuntime, str, dict[str, float], str, int | None], None] | None = None
     supported_blocks: frozenset[type] = frozenset()
     base_modules: tuple[str, ...] = ()

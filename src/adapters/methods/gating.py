@@ -2,8 +2,8 @@
 
 Adapters with ``use_gating=True`` (bottleneck adapters, LoRA, prefix tuning; all three in UniPELT) scale their
 contribution by a learned gate ``mean_seq(sigmoid(W x + b))``. ``output_adapter_gating_scores`` is one of the
-per-call forward options of :mod:`adapters.architectures.forward_options`: when a call asks for it, every gate
-computed during the call is recorded as the reference does, ``{adapter: {layer_index: {location_key: numpy
+per-call forward options of :mod:`adapters.architectures.call`: when a call asks for it, every gate computed during
+the call is recorded in the call's record as the reference does, ``{adapter: {layer_index: {location_key: numpy
 array}}}`` with the gate of each example (``(batch,)``; several gates at one location, e.g. LoRA on q and v, are
 stacked as columns: ``(batch, n)``), and the output gets it as ``adapter_gating_scores``.
 
@@ -45,12 +45,12 @@ def record_gate(owner: nn.Module, gate: torch.Tensor) -> None:
 
 def record_score(runtime: Any, adapter: str, layer_index: int, location: str, gate: torch.Tensor) -> None:
     """Record ``gate`` under ``adapter`` / ``layer_index`` / ``location`` if the current call asked for it."""
-    options = getattr(runtime, "forward_options", None)
-    if not options or not options.get(OPTION):
+    call = runtime.current()
+    if call is None or not call.wants(OPTION):
         return
     value = gate.detach().squeeze().float().cpu().numpy()
     if value.ndim == 0:
         value = np.expand_dims(value, axis=0)
-    store = runtime.collected.setdefault(OUTPUT_KEY, {})
+    store = call.records.setdefault(OUTPUT_KEY, {})
     slot = store.setdefault(adapter, {}).setdefault(layer_index, {})
     slot[location] = np.column_stack((slot[location], value)) if location in slot else value

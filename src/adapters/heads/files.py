@@ -12,9 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import AdapterFileNotFoundError, AdapterNotFoundError, CheckpointError, UnsupportedMethodError
-from ..heads.conversion import convert_static_keys, static_head, static_head_config
-from ..version import __version__
-from .format import (
+from ..io.format import (
     HEAD_CONFIG_NAME,
     HEAD_SAFE_WEIGHTS_NAME,
     HEAD_WEIGHTS_NAME,
@@ -23,6 +21,9 @@ from .format import (
     read_weights,
     save_folder,
 )
+from ..io.loading import read_adapter_config, resolve_adapter_folder
+from ..version import __version__
+from .conversion import convert_static_keys, static_head, static_head_config
 
 __all__ = [
     "save_flex_head",
@@ -202,7 +203,6 @@ def load_adapter_and_head(
     """Load an adapter with ``load_adapter`` and, with ``with_head``, the head saved next to it with
     ``load_head(folder, adapter_name)``. A failing head removes an adapter that was newly added (nothing is left
     half-loaded); returns the adapter's name."""
-    from .loading import read_adapter_config, resolve_adapter_folder
 
     folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
     existed = (load_as or read_adapter_config(folder)[0]["name"]) in model.adapters_config
