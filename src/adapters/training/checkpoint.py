@@ -79,7 +79,7 @@ class _ModelState:
         trainable = {name: p.requires_grad for name, p in model.named_parameters()}
         device = next(model.parameters()).device
         head = model.active_head if hasattr(model, "heads") else None
-        return cls(model.active_adapters, model._adapter_runtime.skip_layers, head, trainable, device)
+        return cls(model.active_adapters, model._adapter_runtime.skip_layers or None, head, trainable, device)
 
     def restore(self, model: nn.Module) -> None:
         for name, param in model.named_parameters():
