@@ -43,6 +43,7 @@ from .errors import (
     CompositionError,
     ConfigFieldError,
     TrainingSetupError,
+    UnsafeArchiveError,
     UnsupportedAttentionError,
     UnsupportedMethodError,
     UnsupportedModelError,
@@ -63,6 +64,9 @@ from .heads import (
     Seq2SeqLMHead,
     TaggingHead,
 )
+from .io.download import ADAPTER_CACHE
+from .io.hub import AdapterInfo, AdapterType, get_adapter_info, list_adapters
+from .io.peft_export import export_to_peft
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
 from .version import __version__
@@ -119,6 +123,14 @@ __all__ = [
     "UnsupportedMethodError",
     "UnsupportedModelError",
     "UnsupportedAttentionError",
+    "UnsafeArchiveError",
+    # sharing (the reference's adapters.utils names) and PEFT interop
+    "ADAPTER_CACHE",
+    "AdapterInfo",
+    "AdapterType",
+    "get_adapter_info",
+    "list_adapters",
+    "export_to_peft",
     "TrainingSetupError",
     # training (imported on first use: transformers' Trainer is slow to import)
     *_TRAINING,

@@ -20,6 +20,7 @@ __all__ = [
     "CompositionError",
     "CheckpointError",
     "AdapterFileNotFoundError",
+    "UnsafeArchiveError",
     "TrainingSetupError",
     "DataError",
     "ModelLoadError",
@@ -69,6 +70,11 @@ class CheckpointError(AdapterError, ValueError):
 
 class AdapterFileNotFoundError(AdapterError, FileNotFoundError):
     """A path given to a load function is not a saved adapter (a required file is missing)."""
+
+
+class UnsafeArchiveError(AdapterError, ValueError):
+    """A downloaded adapter archive was refused: a member with an absolute path, ``..``, a link or a device, or more
+    content than the size limit allows. Nothing from it was written."""
 
 
 class TrainingSetupError(AdapterError, ValueError):

@@ -60,6 +60,17 @@ INPUT_CAPTURE = 1  # the hook reads the final arguments (ReFT reads the attentio
 _REPLAYS_CALL = "_adapters_replays_call"
 
 
+@contextlib.contextmanager
+def _thread_value(local: threading.local, name: str, value: Any, default: Any) -> Iterator[None]:
+    """Set attribute ``name`` of the per-thread ``local`` inside the block; restore the previous value after."""
+    previous = getattr(local, name, default)
+    setattr(local, name, value)
+    try:
+        yield
+    finally:
+        setattr(local, name, previous)
+
+
 def _checkpoint_with_call(runtime: AdapterRuntime, checkpoint: Callable) -> Callable:
     """``checkpoint`` (a gradient-checkpointing function ``f(function, *args, **kwargs)``) whose ``function`` runs
     with the record of the call that was in progress when the layer ran, in the forward and in the recompute."""
@@ -193,24 +204,14 @@ class AdapterRuntime:
     def bound(self, call: AdapterCall | None) -> Iterator[None]:
         """Make ``call`` the call in progress on this thread inside the block (a gradient-checkpointing recompute
         re-binds the record of the forward it replays)."""
-        local = self._local
-        previous = getattr(local, "call", None)
-        local.call = call
-        try:
+        with _thread_value(self._local, "call", call, None):
             yield
-        finally:
-            local.call = previous
 
     @contextlib.contextmanager
     def replicated_inputs(self) -> Iterator[None]:
         """Inside the block, calls on this thread get inputs already replicated for ``Parallel`` (generation)."""
-        local = self._local
-        previous = getattr(local, "replicated", False)
-        local.replicated = True
-        try:
+        with _thread_value(self._local, "replicated", True, False):
             yield
-        finally:
-            local.replicated = previous
 
     def prepare_checkpointing(self) -> None:
         """Wrap the gradient-checkpointing function of every checkpointable module (once per function) so that the

@@ -551,6 +551,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         meta_dict=None,
         custom_weights_loaders=None,
         use_safetensors: bool = True,
+        **kwargs,
     ) -> None:
         """Save an adapter; with ``with_head`` (default) also the head of the same name, into the same folder."""
         super().save_adapter(
@@ -559,6 +560,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
             meta_dict=meta_dict,
             custom_weights_loaders=custom_weights_loaders,
             use_safetensors=use_safetensors,
+            **kwargs,
         )
         if with_head and adapter_name in self.heads:
             self.save_head(save_directory, adapter_name, use_safetensors=use_safetensors)
