@@ -10,6 +10,7 @@ Used with ``HfArgumentParser`` next to ``TrainingArguments``::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..composition import Stack
@@ -36,6 +37,11 @@ class AdapterArguments:
     lang_adapter_config: str | None = field(
         default=None, metadata={"help": "Config of the language adapter (only needed if it cannot be read from it)."}
     )
+
+
+def _index_config(source: str, config) -> dict[str, Any]:
+    """``config=`` only selects adapters of the legacy AdapterHub index; a local folder's saved config is used."""
+    return {} if config is None or Path(source).exists() else {"config": config}
 
 
 def setup_adapter_training(
@@ -70,13 +76,17 @@ def setup_adapter_training(
     if adapter_name not in model.adapters_config:
         config = AdapterConfig.load(adapter_args.adapter_config, **config_kwargs)
         if adapter_args.load_adapter:
-            model.load_adapter(adapter_args.load_adapter, config=config, load_as=adapter_name, **load_kwargs)
+            model.load_adapter(
+                adapter_args.load_adapter, load_as=adapter_name, **_index_config(adapter_args.load_adapter, config),
+                **load_kwargs,
+            )
         else:
             model.add_adapter(adapter_name, config=config)
     lang_adapter_name = None
     if adapter_args.load_lang_adapter:
         lang_config = AdapterConfig.load(adapter_args.lang_adapter_config, **config_kwargs)
-        lang_adapter_name = model.load_adapter(adapter_args.load_lang_adapter, config=lang_config, **load_kwargs)
+        source = adapter_args.load_lang_adapter
+        lang_adapter_name = model.load_adapter(source, **_index_config(source, lang_config), **load_kwargs)
     model.train_adapter(adapter_name)
     model.set_active_adapters(Stack(lang_adapter_name, adapter_name) if lang_adapter_name else adapter_name)
     return adapter_name, lang_adapter_name
