@@ -181,12 +181,14 @@ def test_label_names_come_from_the_active_head(tmp_path):
     assert trainer.label_names == ["start_positions", "end_positions"]
 
 
-def test_gradient_accumulation_scales_like_one_big_batch(tmp_path):
-    # flexible heads average their loss themselves: 2 x 2 accumulated rows must equal one batch of 4
+@pytest.mark.parametrize("trainer_class", [AdapterTrainer, Trainer], ids=["AdapterTrainer", "Trainer"])
+def test_gradient_accumulation_scales_like_one_big_batch(tmp_path, trainer_class):
+    # flexible heads average their loss themselves (accepts_loss_kwargs=False tells transformers' Trainer too):
+    # 2 x 2 accumulated rows must equal one batch of 4
     big, accumulated = tiny_classifier(dropout=0.0), tiny_classifier(dropout=0.0)
     data = tiny_dataset(8)
-    AdapterTrainer(model=big, args=tiny_args(tmp_path / "1", max_steps=2), train_dataset=data).train()
-    AdapterTrainer(
+    trainer_class(model=big, args=tiny_args(tmp_path / "1", max_steps=2), train_dataset=data).train()
+    trainer_class(
         model=accumulated,
         args=tiny_args(tmp_path / "2", max_steps=2, per_device_train_batch_size=2, gradient_accumulation_steps=2),
         train_dataset=data,

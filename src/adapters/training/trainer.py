@@ -113,10 +113,6 @@ class AdapterTrainer(Trainer):
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
             **kwargs,
         )
-        if hasattr(self.model, "heads") and not hasattr(type(self.model), "accepts_loss_kwargs"):
-            # Flexible heads average their loss over the batch themselves (they ignore num_items_in_batch), so
-            # Trainer must scale for gradient accumulation and must not multiply by the number of processes.
-            self.model_accepts_loss_kwargs = False
         if self.args.label_names is None:
             self.label_names = _head_label_names(self.model) or self.label_names
 
