@@ -30,7 +30,6 @@ from .attention import (
 )
 from .call import FORWARD_OPTIONS, AdapterCall
 from .spec import ArchitectureSpec, LayerGroup
-from .specs import spec_for_model_type, supported_model_types
 
 __all__ = [
     "AdapterRuntime",
@@ -59,6 +58,17 @@ INPUT_REWRITE = 0  # the hook changes the forward arguments (prompt tuning exten
 INPUT_CAPTURE = 1  # the hook reads the final arguments (ReFT reads the attention mask)
 
 _REPLAYS_CALL = "_adapters_replays_call"
+
+
+@contextlib.contextmanager
+def _thread_value(local: threading.local, name: str, value: Any, default: Any) -> Iterator[None]:
+    """Set attribute ``name`` of the per-thread ``local`` inside the block; restore the previous value after."""
+    previous = getattr(local, name, default)
+    setattr(local, name, value)
+    try:
+        yield
+    finally:
+        setattr(local, name, previous)
 
 
 def _checkpoint_with_call(runtime: AdapterRuntime, checkpoint: Callable) -> Callable:
@@ -119,46 +129,11 @@ def resolve_path(root: nn.Module, path: str) -> tuple[nn.Module, str]:
 
 
 def spec_for_model(model: nn.Module) -> ArchitectureSpec:
-    """The spec of the model's family, restricted to the parts this model has (see :func:`present_parts`);
-    :class:`UnsupportedModelError` lists the supported types otherwise."""
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    spec = spec_for_model_type(model_type) if model_type else None
-    if spec is None:
-        raise UnsupportedModelError(
-            f"Model type {model_type!r} ({type(model).__name__}) is not supported. Supported model types: "
-            f"{', '.join(supported_model_types())}."
-        )
-    return present_parts(spec, model.base_model)
+    """The spec of the model's family (see :mod:`adapters.architectures.resolve`); :class:`UnsupportedModelError`
+    names the model type and what could not be found otherwise."""
+    from .resolve import resolve_spec
 
-
-def _has_path(root: nn.Module, path: str) -> bool:
-    try:
-        resolve_path(root, path)
-    except (UnsupportedModelError, IndexError):
-        return False
-    return True
-
-
-def present_parts(spec: ArchitectureSpec, base: nn.Module) -> ArchitectureSpec:
-    """``spec`` without the layer groups (and invertible / prompt sites) that ``base`` lacks.
-
-    transformers builds some classes of a family from part of the model: ``T5EncoderModel`` and
-    ``T5ForTokenClassification`` have only the encoder, ``BartForCausalLM`` and ``MBartForCausalLM`` only the
-    decoder. Their layers are numbered from 0, as in the reference.
-    """
-    groups = tuple(g for g in spec.layer_groups if _has_path(base, g.path) and _has_path(base, g.inputs))
-    if not groups:
-        paths = ", ".join(repr(g.path) for g in spec.layer_groups)
-        raise UnsupportedModelError(
-            f"{type(base).__name__} has none of the layer stacks of the {spec.name} family ({paths})."
-        )
-    invertible = spec.invertible
-    if invertible is not None and not (_has_path(base, invertible.store) and _has_path(base, invertible.first_layer)):
-        invertible = None
-    prompt = spec.prompt if spec.prompt is not None and _has_path(base, spec.prompt.embedding) else None
-    if (groups, invertible, prompt) == (spec.layer_groups, spec.invertible, spec.prompt):
-        return spec
-    return dataclasses.replace(spec, layer_groups=groups, invertible=invertible, prompt=prompt)
+    return resolve_spec(model)
 
 
 class AdapterRuntime:
@@ -225,24 +200,14 @@ class AdapterRuntime:
     def bound(self, call: AdapterCall | None) -> Iterator[None]:
         """Make ``call`` the call in progress on this thread inside the block (a gradient-checkpointing recompute
         re-binds the record of the forward it replays)."""
-        local = self._local
-        previous = getattr(local, "call", None)
-        local.call = call
-        try:
+        with _thread_value(self._local, "call", call, None):
             yield
-        finally:
-            local.call = previous
 
     @contextlib.contextmanager
     def replicated_inputs(self) -> Iterator[None]:
         """Inside the block, calls on this thread get inputs already replicated for ``Parallel`` (generation)."""
-        local = self._local
-        previous = getattr(local, "replicated", False)
-        local.replicated = True
-        try:
+        with _thread_value(self._local, "replicated", True, False):
             yield
-        finally:
-            local.replicated = previous
 
     def prepare_checkpointing(self) -> None:
         """Wrap the gradient-checkpointing function of every checkpointable module (once per function) so that the

@@ -50,6 +50,7 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
         meta_dict=None,
         custom_weights_loaders=None,
         use_safetensors: bool = True,
+        **kwargs,
     ) -> None:
         super().save_adapter(
             save_directory,
@@ -57,6 +58,7 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
             meta_dict=meta_dict,
             custom_weights_loaders=custom_weights_loaders,
             use_safetensors=use_safetensors,
+            **kwargs,
         )
         if with_head:
             save_static_head(self, save_directory, use_safetensors=use_safetensors)
