@@ -29,8 +29,8 @@ from .configuration import AdapterConfig, ModelAdaptersConfig
 from .embeddings import EmbeddingAdaptersMixin
 from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
 from .fusion_api import FusionMixin
-from .invertible_api import InvertibleAdaptersMixin
 from .hub_api import HubMixin
+from .invertible_api import InvertibleAdaptersMixin
 from .io.format import refuse_custom_weights_loaders
 from .io.loading import load_adapter
 from .io.saving import save_adapter, save_all_adapters

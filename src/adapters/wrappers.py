@@ -13,10 +13,10 @@ from torch import nn
 
 from ._classes import mixed_into
 from .architectures.attach import spec_for_model
-from .heads.shared_base import share_adapters_with_base_model
 from .architectures.interface import INTERFACE_CONFIG_NAME, AdapterModelInterface, load_interface
 from .configuration import ModelAdaptersConfig
 from .errors import AdapterConfigError, CheckpointError
+from .heads.shared_base import share_adapters_with_base_model
 from .heads.static import StaticHeadsMixin
 from .model import ModelAdaptersMixin
 

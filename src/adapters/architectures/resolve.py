@@ -8,11 +8,13 @@ specs of its encoder and decoder; and last the generic fallback (:mod:`adapters.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 from torch import nn
 
 from ..errors import UnsupportedModelError
+from .paths import resolve_path
 from .spec import ArchitectureSpec, InvertibleSite, LayerGroup
 from .specs import spec_for_model_type
 

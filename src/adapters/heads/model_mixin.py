@@ -595,6 +595,7 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the head saved next to it (named like the adapter)."""
+
         def load_head(folder, name):
             self.load_head(str(folder), load_as=name, id2label=id2label, use_safetensors=use_safetensors)
 

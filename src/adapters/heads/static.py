@@ -79,6 +79,7 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the static head saved next to it."""
+
         def load_head(folder, name):
             if has_static_head(self):
                 load_static_head(self, folder, use_safetensors=use_safetensors)
