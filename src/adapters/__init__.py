@@ -17,7 +17,8 @@ Example::
 from __future__ import annotations
 
 from . import configuration as _configuration
-from .architectures.interface import AdapterModelInterface
+from . import models, utils  # noqa: F401  (import paths of the reference: adapters.models.<family>, adapters.utils)
+from .architectures.interface import AdapterMethod, AdapterModelInterface
 from .auto import ADAPTER_MODEL_CLASSES as _ADAPTER_MODEL_CLASSES
 from .auto import ADAPTER_MODEL_MAPPING, AutoAdapterModel, legacy_class
 from .composition import (
@@ -40,9 +41,12 @@ from .errors import (
     AdapterExistsError,
     AdapterFileNotFoundError,
     AdapterNotFoundError,
+    ArgumentError,
     CheckpointError,
     CompositionError,
     ConfigFieldError,
+    ConfigKeyError,
+    EmbeddingNotFoundError,
     TrainingSetupError,
     UnsafeArchiveError,
     UnsupportedAttentionError,
@@ -68,10 +72,15 @@ from .heads import (
 from .io.download import ADAPTER_CACHE
 from .io.hub import AdapterInfo, AdapterType, get_adapter_info, list_adapters
 from .io.peft_export import export_to_peft
-from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
+from .model_mixin import (
+    EmbeddingAdaptersMixin,
+    InvertibleAdaptersMixin,
+    InvertibleAdaptersWrapperMixin,
+    ModelWithHeadsAdaptersMixin,
+)
 from .version import __version__
-from .wrappers import init, load_model
+from .wrappers import init, init_adapters_config, load_model
 
 globals().update(_ADAPTER_MODEL_CLASSES)
 
@@ -99,8 +108,13 @@ __all__ = [
     "ModelWithFlexibleHeadsAdaptersMixin",
     "init",
     "load_model",
+    "init_adapters_config",
     "AdapterModelInterface",
     "ModelAdaptersMixin",
+    "EmbeddingAdaptersMixin",
+    "InvertibleAdaptersMixin",
+    "InvertibleAdaptersWrapperMixin",
+    "ModelWithHeadsAdaptersMixin",
     "AdapterMethod",
     "AdapterSetup",
     # composition
@@ -118,6 +132,9 @@ __all__ = [
     "AdapterError",
     "AdapterConfigError",
     "ConfigFieldError",
+    "ConfigKeyError",
+    "EmbeddingNotFoundError",
+    "ArgumentError",
     "AdapterExistsError",
     "AdapterNotFoundError",
     "AdapterFileNotFoundError",

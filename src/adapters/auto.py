@@ -9,6 +9,7 @@ our heads and adapter API from :class:`~adapters.heads.adapter_model.AdapterMode
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from transformers import AutoConfig, GenerationMixin, PreTrainedModel
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -19,7 +20,10 @@ from .errors import UnsupportedModelError
 from .heads.adapter_model import AdapterModelBase
 from .heads.families import HEAD_FAMILIES
 
-__all__ = ["AutoAdapterModel", "ADAPTER_MODEL_MAPPING", "ADAPTER_MODEL_CLASSES", "legacy_class"]
+__all__ = ["AutoAdapterModel", "AdapterModelMapping", "ADAPTER_MODEL_MAPPING", "ADAPTER_MODEL_CLASSES", "legacy_class"]
+
+
+_LM_HEADS = {"causal_lm", "seq2seq_lm"}
 
 
 def _pretrained_base(model_type: str) -> type[PreTrainedModel]:
@@ -31,7 +35,7 @@ def _build(model_type: str) -> type:
     family = HEAD_FAMILIES[model_type]
     name = f"{family.class_prefix}AdapterModel"
     bases: tuple[type, ...] = (AdapterModelBase, _pretrained_base(model_type))
-    if family.generation:
+    if family.generation or _LM_HEADS & set(family.head_types):  # a model with an LM head type can generate
         bases += (GenerationMixin,)
     doc = (
         f"{family.class_prefix} with adapters and flexible prediction heads. Head types: "
@@ -42,7 +46,27 @@ def _build(model_type: str) -> type:
     )
 
 
-ADAPTER_MODEL_MAPPING: dict[str, type] = {t: _build(t) for t in supported_model_types() if t in HEAD_FAMILIES}
+class AdapterModelMapping(dict):
+    """``model_type`` → AdapterModel class. Lookups also accept a config class or config object, as the reference's
+    mapping (keyed by config classes) did: ``BertConfig in ADAPTER_MODEL_MAPPING``,
+    ``ADAPTER_MODEL_MAPPING[BertConfig]``. Iteration yields the ``model_type`` strings."""
+
+    @staticmethod
+    def _key(key: Any) -> Any:
+        model_type = getattr(key, "model_type", None)
+        return model_type if isinstance(model_type, str) and not isinstance(key, str) else key
+
+    def __getitem__(self, key: Any) -> type:
+        return super().__getitem__(self._key(key))
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._key(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(self._key(key), default)
+
+
+ADAPTER_MODEL_MAPPING = AdapterModelMapping({t: _build(t) for t in supported_model_types() if t in HEAD_FAMILIES})
 ADAPTER_MODEL_CLASSES: dict[str, type] = {cls.__name__: cls for cls in ADAPTER_MODEL_MAPPING.values()}
 globals().update(ADAPTER_MODEL_CLASSES)
 

@@ -12,11 +12,15 @@ __all__ = [
     "AdapterError",
     "AdapterConfigError",
     "ConfigFieldError",
+    "ConfigKeyError",
     "AdapterExistsError",
     "AdapterNotFoundError",
+    "EmbeddingNotFoundError",
+    "ArgumentError",
     "UnsupportedModelError",
     "UnsupportedAttentionError",
     "UnsupportedMethodError",
+    "AdapterTypeError",
     "CompositionError",
     "CheckpointError",
     "AdapterFileNotFoundError",
@@ -39,12 +43,38 @@ class ConfigFieldError(AdapterConfigError, TypeError):
     """A config was given a field it does not have (the reference raised ``TypeError`` here)."""
 
 
+def _message(self) -> str:
+    """``str()`` of our ``KeyError`` subclasses: the message itself (``KeyError`` would quote it, as a key)."""
+    return str(self.args[0]) if self.args else ""
+
+
+class ConfigKeyError(AdapterConfigError, KeyError):
+    """A config lacks an entry it needs for a model, e.g. a ``reduction_factor`` mapping with neither the layer's
+    index nor ``"default"`` (the reference raised ``KeyError`` here)."""
+
+    __str__ = _message
+
+
+class ArgumentError(AdapterError, ValueError, KeyError):
+    """Arguments that only work together were not given together (e.g. ``reference_embedding`` without
+    ``reference_tokenizer``; the reference raised ``KeyError`` here)."""
+
+    __str__ = _message
+
+
 class AdapterExistsError(AdapterError, ValueError):
     """An adapter (or head, or fusion) with that name already exists and ``overwrite_ok`` was not set."""
 
 
 class AdapterNotFoundError(AdapterError, ValueError):
     """An adapter (or head, or fusion) name was used that the model does not have."""
+
+
+class EmbeddingNotFoundError(AdapterNotFoundError, KeyError):
+    """An adapter embedding name was used that the model does not have (the reference raised ``ValueError`` or
+    ``KeyError``, depending on the method)."""
+
+    __str__ = _message
 
 
 class UnsupportedModelError(AdapterError, ValueError):
@@ -58,6 +88,11 @@ class UnsupportedAttentionError(UnsupportedModelError):
 
 class UnsupportedMethodError(AdapterError, ValueError):
     """The adapter method (or one of its options) is not supported on this model."""
+
+
+class AdapterTypeError(UnsupportedMethodError, TypeError):
+    """An operation got an adapter of the wrong kind, e.g. ``share_parameters`` on adapters that are not multi-task
+    (MTL-LoRA) adapters (the reference raised ``TypeError`` here)."""
 
 
 class CompositionError(AdapterError, ValueError):

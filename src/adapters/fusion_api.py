@@ -9,8 +9,8 @@ import torch
 
 from .composition import AdapterCompositionBlock, Fuse, parse_composition
 from .configuration import AdapterFusionConfig
-from .errors import AdapterExistsError, AdapterNotFoundError, UnsupportedMethodError
-from .io.format import refuse_custom_weights_loaders
+from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from .io.format import HEAD_CONFIG_NAME, refuse_custom_weights_loaders
 from .io.fusion import load_fusion, save_fusion
 from .io.loading import resolve_adapter_folder
 from .io.setup import load_adapter_setup, save_adapter_setup
@@ -48,6 +48,7 @@ class FusionMixin:
         missing = [n for n in names if n not in self.adapters_config]
         if missing:
             raise AdapterNotFoundError(f"Cannot fuse {fuse!r}: no adapter named {', '.join(map(repr, missing))}.")
+        self._check_same_locations(names)
         fusion_name = name or fuse.name
         config = AdapterFusionConfig.load(config or "dynamic")
         if fusion_name in self.adapters_config.fusions:
@@ -70,6 +71,18 @@ class FusionMixin:
         if set_active:
             self.set_active_adapters(Fuse(*fuse, name=fusion_name))
         return fusion_name
+
+    def _check_same_locations(self, names: list[str]) -> None:
+        """Fused bottleneck adapters must sit at the same locations (as in the reference, which raised here)."""
+        members = [[m for m in self.adapters_config.get(n).members() if m.architecture is None] for n in names]
+        locations = ["mh_adapter", "output_adapter"] + (["cross_adapter"] if self.config.is_encoder_decoder else [])
+        for location in locations:
+            values = {n: [m[location] for m in found] for n, found in zip(names, members) if found}
+            if len({str(v) for v in values.values()}) > 1:
+                raise CompositionError(
+                    f"All fused adapters must define the same value for config attribute {location}; got "
+                    f"{', '.join(f'{n!r}: {v[0] if len(v) == 1 else v}' for n, v in values.items())}."
+                )
 
     def delete_adapter_fusion(self, adapter_names: Fuse | list[str] | str) -> None:
         """Remove a fusion (by ``Fuse``, name list or fusion name); a no-op if it does not exist."""
@@ -118,14 +131,25 @@ class FusionMixin:
         with_head: bool | str = False,
         use_safetensors: bool = True,
     ) -> None:
-        """Save a fusion (config + weights) in the reference format."""
+        """Save a fusion (config + weights) in the reference format.
+
+        ``with_head=True`` also saves the head named like the fusion, ``with_head="name"`` that head, into the same
+        folder (``load_adapter_fusion`` loads it back).
+
+        Raises:
+            AdapterNotFoundError: the head to save does not exist (nothing is written).
+        """
         refuse_custom_weights_loaders(custom_weights_loaders, "save_adapter_fusion")
         fuse = _fuse_of(adapter_names)
         name = fuse.name if fuse.name in self.adapters_config.fusions else str(adapter_names)
-        save_fusion(self, save_directory, name, meta_dict=meta_dict, use_safetensors=use_safetensors)
-        heads = getattr(self, "heads", None)
         head_name = with_head if isinstance(with_head, str) else name
-        if with_head and heads is not None and head_name in heads:
+        if with_head and head_name not in (getattr(self, "heads", None) or {}):
+            raise AdapterNotFoundError(
+                f"No head named {head_name!r} to save with fusion {name!r}; heads: "
+                f"{', '.join(getattr(self, 'heads', None) or {}) or 'none'}."
+            )
+        save_fusion(self, save_directory, name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        if with_head:
             self.save_head(save_directory, head_name, use_safetensors=use_safetensors)
 
     def load_adapter_fusion(
@@ -138,12 +162,20 @@ class FusionMixin:
         use_safetensors: bool | None = None,
         **kwargs,
     ) -> str:
-        """Load a saved fusion (its adapters must be loaded first); returns the fusion's name."""
+        """Load a saved fusion (its adapters must be loaded first); returns the fusion's name.
+
+        With ``with_head`` (default), a head saved next to it is loaded too, under its saved name (or ``load_as``).
+        """
         refuse_custom_weights_loaders(custom_weights_loaders, "load_adapter_fusion")
+        existed = set(self.adapters_config.fusions)
         name = load_fusion(self, adapter_fusion_name_or_path, load_as=load_as, use_safetensors=use_safetensors)
-        heads = getattr(self, "heads", None)
-        if with_head and heads is not None and (Path(adapter_fusion_name_or_path) / "head_config.json").is_file():
-            self.load_head(adapter_fusion_name_or_path, load_as=name)
+        if with_head and hasattr(self, "heads") and (Path(adapter_fusion_name_or_path) / HEAD_CONFIG_NAME).is_file():
+            try:
+                self.load_head(adapter_fusion_name_or_path, load_as=load_as, use_safetensors=use_safetensors)
+            except BaseException:
+                if name not in existed:  # a new fusion whose head failed is removed again
+                    self.delete_adapter_fusion(name)
+                raise
         if set_active:
             _, names = self.adapters_config.get_fusion(name)
             self.set_active_adapters(Fuse(*names, name=name))

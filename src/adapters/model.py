@@ -25,10 +25,12 @@ from .architectures.entry import install_entries
 from .architectures.parallel import install_parallel_replication
 from .averaging import average_adapter
 from .composition import AdapterCompositionBlock, Fuse, Stack, parse_composition
-from .configuration import AdapterConfig, ConfigUnion, ModelAdaptersConfig
+from .configuration import AdapterConfig, ModelAdaptersConfig
+from .embeddings import EmbeddingAdaptersMixin
 from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
 from .fusion_api import FusionMixin
 from .hub_api import HubMixin
+from .invertible_api import InvertibleAdaptersMixin
 from .io.format import refuse_custom_weights_loaders
 from .io.loading import load_adapter
 from .io.saving import save_adapter, save_all_adapters
@@ -43,8 +45,19 @@ __all__ = ["ModelAdaptersMixin"]
 logger = logging.getLogger(__name__)
 
 
+# method kinds accepted by supports_adapter (the reference's AdapterMethod names) -> the config that checks them
+_METHOD_KINDS = {
+    "bottleneck": "seq_bn",
+    "invertible": "seq_bn_inv",
+    "lora": "lora",
+    "prefix_tuning": "prefix_tuning",
+    "prompt_tuning": "prompt_tuning",
+    "reft": "loreft",
+}
+
+
 def _members(config: AdapterConfig) -> tuple[AdapterConfig, ...]:
-    return tuple(config.configs) if isinstance(config, ConfigUnion) else (config,)
+    return config.members()
 
 
 def _blocks(setup: AdapterCompositionBlock):
@@ -63,7 +76,7 @@ def _check_adapter_name(name: Any) -> None:
         ) from None
 
 
-class ModelAdaptersMixin(FusionMixin, HubMixin):
+class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, FusionMixin, HubMixin):
     """Adapter management for a transformers model (mixed in by :func:`adapters.init`)."""
 
     adapters_config: ModelAdaptersConfig
@@ -75,7 +88,7 @@ class ModelAdaptersMixin(FusionMixin, HubMixin):
         install_entries(self._adapter_runtime)
         install_parallel_replication(self._adapter_runtime)
         self.adapters_config = ModelAdaptersConfig()
-        bind_adapters_config(self.config, self.adapters_config)
+        bind_adapters_config(self, self.adapters_config)
         if adapters_config is not None:
             for name in adapters_config:
                 self.add_adapter(name, adapters_config.get(name))
@@ -121,14 +134,12 @@ class ModelAdaptersMixin(FusionMixin, HubMixin):
             yield ref.index, ref.module
 
     def supports_adapter(self, type_or_config: str | AdapterConfig) -> bool:
-        """Whether the model supports an adapter method: a method name (``"bottleneck"``, ``"lora"``, ...), a
-        config identifier or string, or a config object."""
-        if isinstance(type_or_config, str):
-            by_name = {m.name: m for m in registered_methods()}
-            if type_or_config in by_name:
-                return True
-            type_or_config = AdapterConfig.load(type_or_config)
-        return self._support_problem(type_or_config) is None
+        """Whether the model supports an adapter method: a method kind (``"bottleneck"``, ``"invertible"``,
+        ``"lora"``, ``"prefix_tuning"``, ``"prompt_tuning"``, ``"reft"``), a config identifier or string, or a config
+        object. A method kind is checked with that method's default config."""
+        if isinstance(type_or_config, str) and type_or_config in _METHOD_KINDS:
+            type_or_config = _METHOD_KINDS[type_or_config]
+        return self._support_problem(AdapterConfig.load(type_or_config)) is None
 
     def _support_problem(self, config: AdapterConfig) -> str | None:
         for member in _members(config):
@@ -144,10 +155,12 @@ class ModelAdaptersMixin(FusionMixin, HubMixin):
         return None
 
     def get_adapter(self, name: str) -> dict[int, dict[str, nn.Module]]:
-        """The modules of adapter ``name`` as ``{layer_index: {location_key: module}}`` (-1 for global modules)."""
-        config = self._require_adapter(name)
+        """The modules of adapter ``name`` as ``{layer_index: {location_key: module}}`` (-1 for global modules);
+        ``{}`` if there is no such adapter (as in the reference)."""
         found: dict[int, dict[str, nn.Module]] = {}
-        for member in _members(config):
+        if name not in self.adapters_config:
+            return found
+        for member in _members(self.adapters_config.get(name)):
             for index, by_location in method_for_config(member).modules(self._adapter_runtime, name).items():
                 found.setdefault(index, {}).update(by_location)
         return found
@@ -319,6 +332,7 @@ class ModelAdaptersMixin(FusionMixin, HubMixin):
         self, name: str, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> None:
         """Move adapter ``name``'s parameters to ``device`` and/or ``dtype``."""
+        self._require_adapter(name)
         for by_location in self.get_adapter(name).values():
             for module in by_location.values():
                 module.to(device=device, dtype=dtype)

@@ -11,16 +11,16 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ._classes import mixed_into
 from .architectures.attach import spec_for_model
 from .architectures.interface import INTERFACE_CONFIG_NAME, AdapterModelInterface, load_interface
 from .configuration import ModelAdaptersConfig
 from .errors import AdapterConfigError, CheckpointError
+from .heads.shared_base import share_adapters_with_base_model
 from .heads.static import StaticHeadsMixin
 from .model import ModelAdaptersMixin
 
-__all__ = ["init", "load_model"]
-
-_CLASS_CACHE: dict[type, type] = {}
+__all__ = ["init", "init_adapters_config", "load_model"]
 
 
 class _InterfaceFiles:
@@ -35,15 +35,8 @@ class _InterfaceFiles:
 
 
 def _adapter_class(cls: type) -> type:
-    """``cls`` with :class:`ModelAdaptersMixin` (and :class:`StaticHeadsMixin`) mixed in; same name, module and
-    qualname, so transformers' per-class registries (e.g. output recording) keep finding it."""
-    if cls not in _CLASS_CACHE:
-        _CLASS_CACHE[cls] = type(
-            cls.__name__,
-            (_InterfaceFiles, StaticHeadsMixin, ModelAdaptersMixin, cls),
-            {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__},
-        )
-    return _CLASS_CACHE[cls]
+    """``cls`` with :class:`ModelAdaptersMixin` (and :class:`StaticHeadsMixin`) mixed in."""
+    return mixed_into(cls, _InterfaceFiles, StaticHeadsMixin, ModelAdaptersMixin)
 
 
 def init(model: nn.Module, adapters_config: Any = None, interface: AdapterModelInterface | None = None) -> nn.Module:
@@ -74,7 +67,23 @@ def init(model: nn.Module, adapters_config: Any = None, interface: AdapterModelI
         adapters_config = ModelAdaptersConfig.from_dict(adapters_config)
     model.__class__ = _adapter_class(type(model))
     model._init_adapters(adapters_config)
+    share_adapters_with_base_model(model)  # model.bert.add_adapter(...) works on the same adapters
     return model
+
+
+def init_adapters_config(model: nn.Module, model_config: Any, adapters_config: Any = None) -> None:
+    """The reference's first step of ``adapters.init`` (give ``model``, whose config is ``model_config``, its adapter
+    registry), kept so code that calls it runs; here it is :func:`init`.
+
+    Raises:
+        AdapterConfigError: ``model_config`` is not ``model.config``.
+    """
+    if getattr(model, "config", None) is not model_config:
+        raise AdapterConfigError(
+            f"model_config must be the model's own config object (model.config); got a {type(model_config).__name__} "
+            "that is not it."
+        )
+    init(model, adapters_config)
 
 
 def load_model(

@@ -64,5 +64,7 @@ def test_prefix_parallel_with_heads_and_generation():
 def test_prefix_rejects_split_and_average():
     model = _two("bert")
     for block in (adapters.Split("a", "b", splits=[3, 4]), adapters.Average("a", "b")):
-        with pytest.raises(adapters.CompositionError, match="adapters support: BatchSplit, Parallel, Stack"):
+        with pytest.raises(
+            adapters.CompositionError, match="adapters support: BatchSplit, MultiTask, Parallel, Stack"
+        ):
             model.set_active_adapters(block)

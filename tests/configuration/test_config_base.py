@@ -144,10 +144,10 @@ def test_all_problems_reported_together():
 
 def test_bottleneck_validation_messages():
     with pytest.raises(AdapterConfigError) as info:
-        SeqBnConfig(reduction_factor={"1": 8}, residual_before_ln="pre", init_weights="xavier", scaling="big")
+        SeqBnConfig(reduction_factor={"1": -8}, residual_before_ln="pre", init_weights="xavier", scaling="big")
     message = str(info.value)
     assert "4 problems" in message
-    assert "no 'default' key" in message and "{'1': 8}" in message and "{'default': 16, '0': 8}" in message
+    assert "values must be positive" in message and "{'1': -8}" in message
     assert "residual_before_ln: expected a bool or one of 'post_add', got 'pre'" in message
     assert "init_weights: expected one of 'bert', 'mam_adapter', 'houlsby', got 'xavier'" in message
     assert "scaling: expected a number or one of 'learned', 'channel', got 'big'" in message

@@ -104,6 +104,7 @@ PREFIX = {
     "use_gating": False,
     "shared_gating": True,
     "init_weights_seed": None,
+    "shift_relative_positions": False,
 }
 LORA = {
     "architecture": "lora",

@@ -66,4 +66,3 @@ def make_trainable(model, names, checkpointing: dict | None = None) -> None:
     if checkpointing is not None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
     model.train()
-

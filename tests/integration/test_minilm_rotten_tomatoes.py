@@ -28,8 +28,16 @@ def trained():
     data = load_task_data("rotten_tomatoes")
     model, tokenizer = build_model("minilm", data.task, list(data.labels), "rt", "seq_bn")
     rows = encode(data.split("train")[:64], data.task, tokenizer, 64)
-    args = TrainingArguments(output_dir="unused", num_train_epochs=4, per_device_train_batch_size=32,
-                             learning_rate=2e-3, save_strategy="no", report_to="none", disable_tqdm=True, seed=0)
+    args = TrainingArguments(
+        output_dir="unused",
+        num_train_epochs=4,
+        per_device_train_batch_size=32,
+        learning_rate=2e-3,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=0,
+    )
     trainer = AdapterTrainer(model=model, args=args, train_dataset=rows,
                              data_collator=data_collator(data.task, tokenizer))  # fmt: skip
     before = trainer.evaluate(rows)["eval_loss"]

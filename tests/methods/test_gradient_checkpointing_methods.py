@@ -12,6 +12,7 @@ from tiny_models import inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing_enable.*:FutureWarning")
 
+
 @pytest.mark.parametrize("use_reentrant", [True, False])
 def test_prefixes_are_recomputed_inside_the_checkpointed_layers(use_reentrant, monkeypatch):
     from adapters.methods.prefix_tuning import PrefixTuning

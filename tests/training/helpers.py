@@ -12,9 +12,7 @@ from tiny_models import VOCAB, config
 __all__ = ["tiny_classifier", "tiny_dataset", "tiny_args", "adapter_weights"]
 
 
-def tiny_classifier(
-    adapter_seed: int = 0, adapter: str = "a", config_string: str = "seq_bn", dropout: float = 0.1
-):
+def tiny_classifier(adapter_seed: int = 0, adapter: str = "a", config_string: str = "seq_bn", dropout: float = 0.1):
     """A tiny BERT AdapterModel (base weights always from seed 0, like a pretrained model) with adapter ``adapter``
     and a 2-class head of the same name initialised from ``adapter_seed``, ready to train."""
     torch.manual_seed(0)

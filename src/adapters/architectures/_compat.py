@@ -75,4 +75,3 @@ def computes_own_eager_attention(module: nn.Module) -> bool:
     """Whether ``module`` computes attention with its own code instead of the interface when its implementation is
     ``"eager"`` (GPT-2 with ``reorder_and_upcast_attn``: it upcasts to float32 and reorders the scaling)."""
     return bool(getattr(module, "reorder_and_upcast_attn", False))
-

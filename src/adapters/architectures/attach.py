@@ -19,7 +19,6 @@ from torch.utils.hooks import RemovableHandle
 
 from ..composition import AdapterCompositionBlock
 from ..context import current_setup
-from ..errors import UnsupportedModelError
 from .attention import (
     AttentionCall,
     add_attention_hook,
@@ -28,6 +27,7 @@ from .attention import (
     remove_attention_hook,
 )
 from .call import FORWARD_OPTIONS, AdapterCall
+from .paths import resolve_path
 from .spec import ArchitectureSpec, LayerGroup
 
 __all__ = [
@@ -103,28 +103,6 @@ class LayerRef:
     module: nn.Module
     group: LayerGroup
     path: str
-
-
-def resolve_path(root: nn.Module, path: str) -> tuple[nn.Module, str]:
-    """Follow a dotted path (negative list indices allowed) and return the module and its concrete path."""
-    module, parts = root, []
-    for part in path.split(".") if path else []:
-        if part.lstrip("-").isdigit():
-            index = int(part)
-            container = list(module.children()) if not isinstance(module, nn.ModuleList) else module
-            if index < 0:
-                index += len(container)
-            module = container[index]
-            parts.append(str(index))
-        else:
-            if not hasattr(module, part):
-                raise UnsupportedModelError(
-                    f"Module path {path!r} does not exist in {type(root).__name__}: no attribute {part!r} on "
-                    f"{type(module).__name__}."
-                )
-            module = getattr(module, part)
-            parts.append(part)
-    return module, ".".join(parts)
 
 
 def spec_for_model(model: nn.Module) -> ArchitectureSpec:

@@ -53,6 +53,7 @@ __all__ = [
     "hooked_implementation",
     "unhooked_implementation",
     "prepend_keys_values",
+    "shift_position_bias",
     "causal_flag",
 ]
 
@@ -272,4 +273,22 @@ def prepend_keys_values(
     call.value = torch.cat([values.to(call.value.dtype), call.value], dim=-2)
     call.attention_mask = mask
     call.kwargs = kwargs
+    return call
+
+
+def shift_position_bias(call: AttentionCall, bias_module: nn.Module, n_new: int) -> AttentionCall:
+    """Give the call the relative position bias adapters 1.x computed after prepending ``n_new`` positions (T5).
+
+    The reference computed T5's bias over all keys, prefix included: key ``k`` of the extended sequence gets the bias
+    of position ``k - q`` (``bias_module.compute_bias`` over ``n_new`` more keys), so every real key's relative
+    position is shifted by ``n_new``. Used for prefix-tuning adapters with ``shift_relative_positions=True``; the
+    call must already carry the prepended keys (:func:`prepend_keys_values`).
+    """
+    position_bias = call.kwargs.get("position_bias")
+    if not isinstance(position_bias, torch.Tensor) or n_new == 0:
+        return call
+    query_length, key_length = call.query.shape[-2], call.key.shape[-2]
+    past = key_length - n_new - query_length  # self-attention with a cache: the keys of earlier steps come first
+    bias = bias_module.compute_bias(query_length, key_length, device=position_bias.device, past_seen_tokens=past)
+    call.kwargs = {**call.kwargs, "position_bias": bias.to(position_bias.dtype)}
     return call

@@ -22,14 +22,14 @@ from ..version import __version__
 from .sites import ATTENTION_STORE, CROSS_STORE, OUTPUT_STORE, ffn
 from .spec import ArchitectureSpec, AttentionSite, BottleneckSite, InvertibleSite, LayerGroup, LoRASite, PromptSite
 
-__all__ = ["AdapterModelInterface", "InterfaceMethod", "INTERFACE_CONFIG_NAME", "load_interface"]
+__all__ = ["AdapterModelInterface", "AdapterMethod", "InterfaceMethod", "INTERFACE_CONFIG_NAME", "load_interface"]
 
 INTERFACE_CONFIG_NAME = "adapter_interface.json"
 
 
-class InterfaceMethod:
-    """The method names an interface can list in ``adapter_methods`` (the reference calls this ``AdapterMethod``;
-    that name is our method registry's)."""
+class AdapterMethod:
+    """The method names an interface can list in ``adapter_methods`` (``adapters.AdapterMethod``, as in the
+    reference; the registry record of how a method attaches is :class:`adapters.methods.AdapterMethod`)."""
 
     bottleneck = "bottleneck"
     prefix_tuning = "prefix_tuning"
@@ -39,6 +39,9 @@ class InterfaceMethod:
     invertible = "invertible"
 
     ALL = ("bottleneck", "prefix_tuning", "lora", "prompt_tuning", "reft", "invertible")
+
+
+InterfaceMethod = AdapterMethod  # the name inside this package, distinct from the method registry's record
 
 
 # registry method names covered by each interface method name

@@ -8,15 +8,17 @@ specs of its encoder and decoder; and last the generic fallback (:mod:`adapters.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 from torch import nn
 
 from ..errors import UnsupportedModelError
+from .paths import resolve_path
 from .spec import ArchitectureSpec, InvertibleSite, LayerGroup
 from .specs import spec_for_model_type
 
-__all__ = ["resolve_spec", "with_cross_attention", "encoder_decoder_spec"]
+__all__ = ["resolve_spec", "with_cross_attention", "encoder_decoder_spec", "present_parts"]
 
 ENCODER_DECODER_PROMPT = (
     "an EncoderDecoderModel feeds two separately configured models; prompt tuning is not wired through it"
@@ -32,7 +34,7 @@ def resolve_spec(model: nn.Module) -> ArchitectureSpec:
     model_type = getattr(config, "model_type", None)
     spec = spec_for_model_type(model_type) if model_type else None
     if spec is not None:
-        return with_cross_attention(spec, config)
+        return present_parts(with_cross_attention(spec, config), model.base_model)
     if model_type == "encoder-decoder":
         return encoder_decoder_spec(model)
     from .derive import derive_spec
@@ -103,3 +105,33 @@ def encoder_decoder_spec(model: nn.Module) -> ArchitectureSpec:
 
 def _child_name(parent: nn.Module, child: nn.Module) -> str:
     return next(name for name, module in parent.named_children() if module is child)
+
+
+def _has_path(root: nn.Module, path: str) -> bool:
+    try:
+        resolve_path(root, path)
+    except (UnsupportedModelError, IndexError):
+        return False
+    return True
+
+
+def present_parts(spec: ArchitectureSpec, base: nn.Module) -> ArchitectureSpec:
+    """``spec`` without the layer groups (and invertible / prompt sites) that ``base`` lacks.
+
+    transformers builds some classes of a family from part of the model: ``T5EncoderModel`` and
+    ``T5ForTokenClassification`` have only the encoder, ``BartForCausalLM`` and ``MBartForCausalLM`` only the
+    decoder. Their layers are numbered from 0, as in the reference.
+    """
+    groups = tuple(g for g in spec.layer_groups if _has_path(base, g.path) and _has_path(base, g.inputs))
+    if not groups:
+        paths = ", ".join(repr(g.path) for g in spec.layer_groups)
+        raise UnsupportedModelError(
+            f"{type(base).__name__} has none of the layer stacks of the {spec.name} family ({paths})."
+        )
+    invertible = spec.invertible
+    if invertible is not None and not (_has_path(base, invertible.store) and _has_path(base, invertible.first_layer)):
+        invertible = None
+    prompt = spec.prompt if spec.prompt is not None and _has_path(base, spec.prompt.embedding) else None
+    if (groups, invertible, prompt) == (spec.layer_groups, spec.invertible, spec.prompt):
+        return spec
+    return dataclasses.replace(spec, layer_groups=groups, invertible=invertible, prompt=prompt)

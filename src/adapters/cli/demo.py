@@ -15,8 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="learning rate (default: 2e-3)")
     parser.add_argument("--output-dir", help="where to save the adapter (default: a new temporary folder)")
     parser.add_argument("--min-accuracy", type=float, help="exit with 1 if the held-out accuracy is below this")
-    parser.add_argument("--decoder", action="store_true",
-                        help="instead: a LoRA adapter on SmolLM2-135M learns a reply format (generation before/after)")
+    parser.add_argument(
+        "--decoder",
+        action="store_true",
+        help="instead: a LoRA adapter on SmolLM2-135M learns a reply format (generation before/after)",
+    )
     parser.add_argument("--steps", type=int, default=30, help="training steps of --decoder (default: 30)")
 
 

@@ -28,10 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("--data", required=True, help="built-in dataset name, data file, or datasets hub name")
     parser.add_argument("--output-dir", required=True, help="folder for checkpoints and the trained adapter")
-    parser.add_argument("--model", default="minilm",
-                        help="base model: a local folder or hub id (default: minilm, the offline MiniLM-L6)")
-    parser.add_argument("--config", default="seq_bn",
-                        help="adapter method or config string, e.g. seq_bn, lora, 'seq_bn[reduction_factor=8]'")
+    parser.add_argument(
+        "--model",
+        default="minilm",
+        help="base model: a local folder or hub id (default: minilm, the offline MiniLM-L6)",
+    )
+    parser.add_argument(
+        "--config",
+        default="seq_bn",
+        help="adapter method or config string, e.g. seq_bn, lora, 'seq_bn[reduction_factor=8]'",
+    )
     parser.add_argument("--name", default="adapter", help="name of the adapter and its head (default: adapter)")
     parser.add_argument("--epochs", type=float, default=3.0, help="training epochs (default: 3)")
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate (default: 1e-4)")

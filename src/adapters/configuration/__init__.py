@@ -1,4 +1,4 @@
-"""Adapter configurations: one frozen dataclass per method, preset identifiers, config strings and hashing.
+"""Adapter configurations: one immutable dataclass per method, preset identifiers, config strings and hashing.
 
 Typical use::
 

@@ -1,6 +1,6 @@
 """The base class of every adapter configuration.
 
-An adapter config is a frozen dataclass that is also a read-only :class:`~collections.abc.Mapping` over its fields
+An adapter config is an immutable dataclass that is also a read-only :class:`~collections.abc.Mapping` over its fields
 (``config["r"]``). It validates itself when constructed (every problem of one config is reported in a single
 :class:`~adapters.errors.AdapterConfigError`), serializes to a plain dict with :meth:`AdapterConfig.to_dict` and is
 rebuilt from one with :meth:`AdapterConfig.from_dict` / :meth:`AdapterConfig.load`.
@@ -72,12 +72,14 @@ def _default_of(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class AdapterConfig(Mapping):
     """Abstract base of all adapter method configurations (AdapterHub, Pfeiffer et al., 2020).
 
-    Instances are immutable: assigning or deleting an attribute raises :class:`dataclasses.FrozenInstanceError`;
-    use :meth:`replace` to derive a changed copy. Two configs are equal when their :meth:`to_dict` results are equal.
+    Instances are immutable once built: assigning or deleting an attribute raises
+    :class:`dataclasses.FrozenInstanceError`; use :meth:`replace` to derive a changed copy. Two configs are equal when
+    their :meth:`to_dict` results are equal. The dataclasses are not declared ``frozen`` (immutability is enforced by
+    ``__setattr__``), so users can extend them with their own ``@dataclass`` subclasses, as with the reference.
 
     Subclasses declare typed dataclass fields (the annotation says what a field accepts), may set ``_ranges`` to
     bound numeric fields (``_expected`` to word an expectation better than the annotation does), and may override
@@ -117,6 +119,23 @@ class AdapterConfig(Mapping):
         problems += self._check(invalid)
         if problems:
             raise AdapterConfigError(self._problem_message(problems))
+        self._seal()
+
+    # ------------------------------------------------------------------ immutability
+
+    def _seal(self) -> None:
+        """Makes the instance read-only (called once it is fully built)."""
+        object.__setattr__(self, "_sealed", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_sealed", False):
+            raise dataclasses.FrozenInstanceError(
+                f"cannot assign to {name!r}: {type(self).__name__} is immutable; use replace({name}=...)"
+            )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete {name!r}: {type(self).__name__} is immutable")
 
     def _type_problems(self) -> tuple[list[str], frozenset[str]]:
         hints = _type_hints(type(self))
@@ -183,6 +202,10 @@ class AdapterConfig(Mapping):
         return self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]  # configs hold lists; use get_adapter_config_hash()
+
+    def members(self) -> tuple[AdapterConfig, ...]:
+        """The single-method configs this config consists of: ``(self,)``, or a union's member configs."""
+        return (self,)
 
     # ------------------------------------------------------------------ extra (unknown) attributes
 
@@ -284,11 +307,13 @@ class AdapterConfig(Mapping):
         return best
 
     @classmethod
-    def _distance(cls, config: Mapping[str, Any]) -> int | None:
-        """Counts the fields in which ``config`` differs from this class's defaults (None: cannot build it)."""
+    def _distance(cls, config: Mapping[str, Any]) -> tuple[int, int] | None:
+        """How far ``config`` is from this class: ``(keys that are not fields, fields that differ from the
+        defaults)``, compared in that order (None: cannot build it). A class that knows every key always beats one
+        that would keep some as extras, so a user's subclass with additional fields reloads as itself."""
         config = cls._upgrade_keys(dict(config))
         config.pop("architecture", None)
-        distance = 0
+        differing = 0
         names = set()
         for f in dataclasses.fields(cls):
             names.add(f.name)
@@ -297,8 +322,8 @@ class AdapterConfig(Mapping):
                 if default is dataclasses.MISSING:
                     return None
             elif default is dataclasses.MISSING or plain(config[f.name]) != plain(default):
-                distance += 1
-        return distance + sum(1 for key in config if key not in names)
+                differing += 1
+        return sum(1 for key in config if key not in names), differing
 
     @classmethod
     def _upgrade_keys(cls, config: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from ..errors import ConfigKeyError
 from .base import AdapterConfig
 
 __all__ = [
@@ -27,12 +28,12 @@ __all__ = [
 
 
 _REDUCTION_FACTOR_SHAPE = (
-    "a positive number or a mapping from layer index (as a string) to number with a 'default' key, "
+    "a positive number or a mapping from layer index (as a string, or 'default') to number, "
     "e.g. {'default': 16, '0': 8}"
 )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class BnConfig(AdapterConfig):
     """Base bottleneck adapter config (Houlsby et al., 2019, "Parameter-Efficient Transfer Learning for NLP").
 
@@ -40,7 +41,8 @@ class BnConfig(AdapterConfig):
         mh_adapter: Add an adapter after the multi-head attention block of each layer.
         output_adapter: Add an adapter after the feed-forward block of each layer.
         reduction_factor: Hidden size divided by bottleneck size. Either a number, or a mapping from layer index
-            (as a string) to number that must contain a ``"default"`` key, e.g. ``{"0": 8, "default": 16}``.
+            (as a string) to number, usually with a ``"default"`` entry, e.g. ``{"0": 8, "default": 16}``. A mapping
+            without ``"default"`` must name every layer that gets an adapter (``add_adapter`` raises otherwise).
         non_linearity: Name of the activation function (``None``: identity).
         original_ln_before: Apply the model's layer norm (on output + residual) before the adapter.
         original_ln_after: Apply the model's layer norm (on output + residual) after the adapter.
@@ -127,6 +129,25 @@ class BnConfig(AdapterConfig):
             problems.append("inv_adapter_reduction_factor: must be set when inv_adapter is set")
         return problems
 
+    def reduction_factor_for(self, layer_index: int) -> float:
+        """The reduction factor of layer ``layer_index`` (global index): the mapping's entry for it, else its
+        ``"default"``.
+
+        Raises:
+            ConfigKeyError: the mapping has neither (a ``KeyError``, as in the reference).
+        """
+        rf = self.reduction_factor
+        if not isinstance(rf, Mapping):
+            return rf
+        if str(layer_index) in rf:
+            return rf[str(layer_index)]
+        if "default" in rf:
+            return rf["default"]
+        raise ConfigKeyError(
+            f"reduction_factor mapping {dict(rf)} has no entry for layer {layer_index} and no 'default' key; add "
+            f"one, e.g. {{'{layer_index}': 16}} or {{'default': 16}}, or leave the layer out with leave_out=[...]."
+        )
+
     @classmethod
     def _upgrade_keys(cls, config: dict[str, Any]) -> dict[str, Any]:
         # adapter-transformers v1 stored the invertible adapter as a nested dict.
@@ -141,8 +162,6 @@ def _reduction_factor_problems(rf: float | Mapping[str, float]) -> list[str]:
     if not isinstance(rf, Mapping):
         return [] if rf > 0 else [f"reduction_factor: expected {_REDUCTION_FACTOR_SHAPE}, got {rf!r}"]
     problems = []
-    if "default" not in rf:
-        problems.append(f"reduction_factor: mapping {rf!r} has no 'default' key; expected {_REDUCTION_FACTOR_SHAPE}")
     bad_keys = [k for k in rf if k != "default" and not k.isdigit()]
     if bad_keys:
         problems.append(f"reduction_factor: invalid key(s) {bad_keys!r} in {rf!r}; expected {_REDUCTION_FACTOR_SHAPE}")
@@ -151,7 +170,7 @@ def _reduction_factor_problems(rf: float | Mapping[str, float]) -> list[str]:
     return problems
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class SeqBnConfig(BnConfig):
     """Sequential bottleneck adapter after the feed-forward block only (Pfeiffer et al., 2020, "AdapterFusion")."""
 
@@ -167,7 +186,7 @@ class SeqBnConfig(BnConfig):
     reduction_factor: float | Mapping[str, float] = 16
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class SeqBnInvConfig(SeqBnConfig):
     """Sequential adapter plus a NICE invertible adapter on the embeddings (Pfeiffer et al., 2020, MAD-X)."""
 
@@ -175,7 +194,7 @@ class SeqBnInvConfig(SeqBnConfig):
     inv_adapter_reduction_factor: float | None = 2
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class CompacterPlusPlusConfig(SeqBnConfig):
     """Compacter++: PHM-layer adapter after the feed-forward block only (Mahabadi et al., 2021, "Compacter")."""
 
@@ -184,7 +203,7 @@ class CompacterPlusPlusConfig(SeqBnConfig):
     non_linearity: str | None = "gelu"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DoubleSeqBnConfig(BnConfig):
     """Bottleneck adapters after both the attention and the feed-forward block (Houlsby et al., 2019)."""
 
@@ -200,7 +219,7 @@ class DoubleSeqBnConfig(BnConfig):
     reduction_factor: float | Mapping[str, float] = 16
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DoubleSeqBnInvConfig(DoubleSeqBnConfig):
     """Houlsby adapters plus a NICE invertible adapter on the embeddings (Pfeiffer et al., 2020, MAD-X)."""
 
@@ -208,7 +227,7 @@ class DoubleSeqBnInvConfig(DoubleSeqBnConfig):
     inv_adapter_reduction_factor: float | None = 2
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class CompacterConfig(DoubleSeqBnConfig):
     """Compacter: PHM-layer adapters after attention and feed-forward blocks (Mahabadi et al., 2021)."""
 
@@ -217,7 +236,7 @@ class CompacterConfig(DoubleSeqBnConfig):
     non_linearity: str | None = "gelu"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class ParBnConfig(BnConfig):
     """Parallel bottleneck adapter next to the feed-forward block (He et al., 2022, "Towards a Unified View")."""
 
@@ -235,7 +254,7 @@ class ParBnConfig(BnConfig):
     scaling: float | Literal["learned", "channel"] = 4.0
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class AdapterPlusConfig(BnConfig):
     """Adapter+ for vision transformers, with channel-wise scaling and drop-path (Steitz & Roth, 2024)."""
 

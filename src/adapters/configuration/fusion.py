@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class AdapterFusionConfig(AdapterConfig):
     """AdapterFusion (Pfeiffer et al., 2021, "AdapterFusion: Non-Destructive Task Composition for Transfer Learning").
 
@@ -57,7 +57,7 @@ class AdapterFusionConfig(AdapterConfig):
         return AdapterFusionConfig
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class StaticAdapterFusionConfig(AdapterFusionConfig):
     """AdapterFusion without a value projection (Pfeiffer et al., 2021), identifier ``"static"``."""
 
@@ -73,7 +73,7 @@ class StaticAdapterFusionConfig(AdapterFusionConfig):
     dropout_prob: float | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DynamicAdapterFusionConfig(AdapterFusionConfig):
     """AdapterFusion with a learned, regularized value projection (Pfeiffer et al., 2021), identifier ``"dynamic"``."""
 

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class LoRAConfig(AdapterConfig):
     """Low-Rank Adaptation (Hu et al., 2021, "LoRA: Low-Rank Adaptation of Large Language Models").
 
@@ -74,7 +74,7 @@ class LoRAConfig(AdapterConfig):
         return []
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class IA3Config(LoRAConfig):
     """(IA)^3: learned rescaling of keys, values and feed-forward activations (Liu et al., 2022, "Few-Shot PEFT")."""
 
@@ -88,7 +88,7 @@ class IA3Config(LoRAConfig):
     init_weights: Literal["lora", "bert", "ia3", "vera"] = "ia3"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class VeraConfig(LoRAConfig):
     """VeRA: shared frozen random matrices with trainable scaling vectors (Kopiczko et al., 2024)."""
 
@@ -99,14 +99,14 @@ class VeraConfig(LoRAConfig):
     composition_mode: Literal["add", "scale"] = "add"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DoRAConfig(LoRAConfig):
     """DoRA: weight-decomposed low-rank adaptation (Liu et al., 2024, "DoRA")."""
 
     use_dora: bool = True
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DvoRAConfig(VeraConfig):
     """DVoRA: VeRA combined with DoRA's magnitude/direction decomposition (Liu et al., 2024, "DoRA")."""
 
@@ -114,7 +114,7 @@ class DvoRAConfig(VeraConfig):
     alpha: float = 8
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class MultiTaskConfig(AdapterConfig):
     """Marker base of multi-task methods whose adapters can share parameters (MTL-LoRA, Yang et al., 2024).
 
@@ -125,7 +125,7 @@ class MultiTaskConfig(AdapterConfig):
     _abstract: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class MTLLoRAConfig(LoRAConfig, MultiTaskConfig):
     """MTL-LoRA: LoRA with task-specific transforms and shared up projections (Yang et al., 2024, "MTL-LoRA").
 

@@ -10,7 +10,7 @@ from .base import AdapterConfig
 __all__ = ["PrefixTuningConfig", "PromptTuningConfig"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class PrefixTuningConfig(AdapterConfig):
     """Prefix tuning (Li & Liang, 2021, "Prefix-Tuning: Optimizing Continuous Prompts for Generation").
 
@@ -26,6 +26,11 @@ class PrefixTuningConfig(AdapterConfig):
         use_gating: Add a learned gate on the prefixes.
         shared_gating: Share one gate between keys and values.
         init_weights_seed: Seed for initializing the weights (``None``: not seeded).
+        shift_relative_positions: On models with relative position biases (T5), compute them as adapters 1.x did:
+            over the keys *including* the prefix, so every real key's relative position is shifted by the prefix
+            length. Off (default), the prefix gets zero bias and real tokens keep their positions. Set it to
+            reproduce the outputs of T5 prefix-tuning adapters trained with the reference
+            (``load_adapter(..., shift_relative_positions=True)``).
     """
 
     architecture: ClassVar[str | None] = "prefix_tuning"
@@ -41,6 +46,7 @@ class PrefixTuningConfig(AdapterConfig):
     use_gating: bool = False
     shared_gating: bool = True
     init_weights_seed: int | None = None
+    shift_relative_positions: bool = False
 
     _ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {
         "prefix_length": (1, None),
@@ -49,7 +55,7 @@ class PrefixTuningConfig(AdapterConfig):
     }
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class PromptTuningConfig(AdapterConfig):
     """Prompt tuning (Lester et al., 2021, "The Power of Scale for Parameter-Efficient Prompt Tuning").
 

@@ -14,7 +14,7 @@ from .base import AdapterConfig
 __all__ = ["ReftConfig", "LoReftConfig", "NoReftConfig", "DiReftConfig"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class ReftConfig(AdapterConfig):
     """Representation fine-tuning (Wu et al., 2024, "ReFT: Representation Finetuning for Language Models").
 
@@ -68,7 +68,7 @@ class ReftConfig(AdapterConfig):
         return problems
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class LoReftConfig(ReftConfig):
     """LoReFT: low-rank ReFT with an orthogonal projection on every layer (Wu et al., 2024)."""
 
@@ -79,7 +79,7 @@ class LoReftConfig(ReftConfig):
     orthogonality: bool = True
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class NoReftConfig(ReftConfig):
     """NoReFT: LoReFT without the orthogonality constraint (Wu et al., 2024)."""
 
@@ -90,7 +90,7 @@ class NoReftConfig(ReftConfig):
     orthogonality: bool = False
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class DiReftConfig(NoReftConfig):
     """DiReFT: NoReFT without subtracting the projection of the hidden state (Wu et al., 2024)."""
 

@@ -129,4 +129,5 @@ def parse_config_string(
         return configs[0]
     return ConfigUnion(*configs)
 
+
 register_string_parser(parse_config_string)

@@ -16,7 +16,7 @@ from .prefix import PrefixTuningConfig
 __all__ = ["ConfigUnion", "MAMConfig", "UniPELTConfig"]
 
 
-@dataclass(frozen=True, eq=False, init=False)
+@dataclass(eq=False, init=False)
 class ConfigUnion(AdapterConfig):
     """Several adapter methods used together as one adapter (as in He et al., 2022, "Towards a Unified View").
 
@@ -57,6 +57,7 @@ class ConfigUnion(AdapterConfig):
         ]
         if conflicts:
             raise AdapterConfigError(self._problem_message(conflicts))
+        self._seal()
 
     # ------------------------------------------------------------------ mapping interface
 
@@ -79,6 +80,9 @@ class ConfigUnion(AdapterConfig):
 
     def __len__(self) -> int:
         return sum(len(config) for config in self.configs)
+
+    def members(self) -> tuple[AdapterConfig, ...]:
+        return tuple(self.configs)
 
     # ------------------------------------------------------------------ serialization
 
@@ -144,7 +148,7 @@ def _conflict(a: AdapterConfig, b: AdapterConfig) -> str | None:
     return f"two configs of architecture {a.architecture!r} cannot be combined"
 
 
-@dataclass(frozen=True, eq=False, init=False)
+@dataclass(eq=False, init=False)
 class MAMConfig(ConfigUnion):
     """Mix-and-Match adapter: prefix tuning plus a parallel bottleneck adapter (He et al., 2022).
 
@@ -174,7 +178,7 @@ class MAMConfig(ConfigUnion):
         return [type(m) for m in members] == [PrefixTuningConfig, ParBnConfig]
 
 
-@dataclass(frozen=True, eq=False, init=False)
+@dataclass(eq=False, init=False)
 class UniPELTConfig(ConfigUnion):
     """UniPELT: gated prefix tuning, bottleneck adapter and LoRA (Mao et al., 2022, "UniPELT").
 

@@ -15,12 +15,14 @@ from transformers import AutoConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
+from .._config_binding import unbound_config
 from ..architectures.parallel import REPLICATED_INPUTS, replicate
 from ..configuration import ModelAdaptersConfig
 from ..model import ModelAdaptersMixin
 from .conversion import key_mapping, static_head, static_head_config
 from .families import head_family
 from .model_mixin import ModelWithFlexibleHeadsAdaptersMixin
+from .shared_base import share_adapters_with_base_model
 
 __all__ = ["AdapterModelBase", "shift_right"]
 
@@ -39,15 +41,15 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
     """Base model + flexible heads + adapters (see :mod:`adapters.auto` for the generated classes)."""
 
     def __init__(self, config, *inputs, **kwargs):
+        config = unbound_config(config)  # a config carrying another model's live adapters is copied without them
         super().__init__(config, *inputs, **kwargs)
         base_class = MODEL_MAPPING[CONFIG_MAPPING[config.model_type]]
         setattr(self, self.base_model_prefix, base_class(config))
         self._init_heads()
         self.post_init()
         saved = getattr(config, "adapters", None)
-        if isinstance(saved, ModelAdaptersConfig):
-            saved = saved.to_dict()
         self._init_adapters(ModelAdaptersConfig.from_dict(saved) if isinstance(saved, dict) and saved else None)
+        share_adapters_with_base_model(self)
 
     # loading -----------------------------------------------------------------------------------------------------
     @classmethod

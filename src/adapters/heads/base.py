@@ -112,8 +112,20 @@ class PredictionHead(nn.Sequential):
     def get_label_names(self) -> list[str]:
         return ["labels"]
 
-    def forward(self, outputs, cls_output=None, attention_mask=None, return_dict=False, **kwargs):  # pragma: no cover
-        raise NotImplementedError(f"{type(self).__name__} must implement forward().")
+    def forward(self, *args, **kwargs):
+        """The reference's default: run the head's layers in order on one input, as ``nn.Sequential`` does.
+
+        Custom heads implement ``forward(outputs, cls_output=None, attention_mask=None, return_dict=False,
+        **kwargs)`` and typically call ``super().forward(cls_output)`` (or ``super().forward(outputs[0])``) for
+        the layers built by :meth:`build`.
+        """
+        if len(args) != 1 or kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.forward is PredictionHead's default, which runs the head's layers on one "
+                "tensor (super().forward(x)); a head called by the model must implement forward(outputs, "
+                "cls_output=None, attention_mask=None, return_dict=False, **kwargs)."
+            )
+        return self.run_layers(args[0])
 
 
 @dataclass

@@ -123,6 +123,19 @@ def _copy_into(model, tensors: dict[str, torch.Tensor], expected_prefix: str) ->
             params[key].copy_(tensors[key].to(dtype=params[key].dtype, device=params[key].device))
 
 
+def _differs_from_input_embedding(model, name: str, tensors: dict[str, torch.Tensor]) -> bool:
+    """Whether the saved output embedding of head ``name`` differs from the model's input embedding (then the head
+    must not share it: e.g. T5 v1.1's separate ``lm_head``)."""
+    output = model.heads[name].get_output_embeddings()
+    if output is None:
+        return False
+    key = f"heads.{name}.{len(model.heads[name]) - 1}.weight"
+    saved, embedding = tensors.get(key), model.get_input_embeddings().weight
+    if saved is None or tuple(saved.shape) != tuple(embedding.shape):
+        return False
+    return not torch.equal(saved.to(device=embedding.device, dtype=embedding.dtype), embedding.detach())
+
+
 def load_flex_head(
     model,
     folder: str | Path,
@@ -153,6 +166,8 @@ def load_flex_head(
     previous_config = model.config.prediction_heads.get(name) if previous is not None else None
     model.add_prediction_head_from_config(name, config, overwrite_ok=True, set_active=set_active)
     try:
+        if _differs_from_input_embedding(model, name, tensors):
+            model.untie_output_embedding(name)
         _copy_into(model, tensors, f"heads.{name}.")
     except BaseException:
         model.delete_head(name)

@@ -14,7 +14,19 @@ from transformers.modeling_outputs import CausalLMOutputWithPast, MaskedLMOutput
 from ..methods._common import activation
 from .base import PredictionHead, embedding_size, hidden_size
 
-__all__ = ["BertStyleMaskedLMHead", "CausalLMHead", "Seq2SeqLMHead"]
+__all__ = ["BertStyleMaskedLMHead", "CausalLMHead", "Seq2SeqLMHead", "lm_head_is_tied"]
+
+
+def lm_head_is_tied(text_config) -> bool:
+    """Whether an LM head's output embedding is the input embedding for this config.
+
+    transformers 5 forces ``tie_word_embeddings=True`` on T5-style configs and keeps a saved
+    ``tie_word_embeddings=False`` (T5 v1.1, FLAN-T5, mT5: separate ``lm_head``) as ``scale_decoder_outputs=False``,
+    so that flag counts as untied too.
+    """
+    if getattr(text_config, "scale_decoder_outputs", True) is False:
+        return False
+    return bool(getattr(text_config, "tie_word_embeddings", False))
 
 
 def _layer_norm_eps(config) -> float:

@@ -30,7 +30,8 @@ from .classification import (
 )
 from .dependency_parsing import BiaffineParsingHead
 from .files import load_adapter_and_head, load_flex_head, save_flex_head
-from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead
+from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead, lm_head_is_tied
+from .with_heads import ModelWithHeadsAdaptersMixin
 
 __all__ = ["ModelWithFlexibleHeadsAdaptersMixin", "MODEL_HEAD_MAP"]
 
@@ -79,7 +80,7 @@ def _slice_output(outputs, part: slice | None):
     return type(outputs)(**sliced)
 
 
-class ModelWithFlexibleHeadsAdaptersMixin:
+class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
     """Flexible, named prediction heads (mixed into the generated ``<Arch>AdapterModel`` classes)."""
 
     head_types: tuple[str, ...] = ()
@@ -311,8 +312,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
     # tying -------------------------------------------------------------------------------------------------------
     def _tie_head(self, head: PredictionHead) -> None:
         output = head.get_output_embeddings()
-        text_config = self.config.get_text_config()
-        if output is None or not getattr(text_config, "tie_word_embeddings", False):
+        if output is None or not lm_head_is_tied(self.config.get_text_config()):
             return
         embeddings = self.get_input_embeddings()
         if output.weight.shape != embeddings.weight.shape:
@@ -325,9 +325,19 @@ class ModelWithFlexibleHeadsAdaptersMixin:
             self.all_tied_weights_keys[target] = source
 
     def _untie_head(self, name: str) -> None:
+        """Forget head ``name``'s tying (bookkeeping only; see :meth:`untie_output_embedding`)."""
         for mapping in (self._tied_weights_keys, getattr(self, "all_tied_weights_keys", None) or {}):
             for key in [k for k in mapping if k.startswith(f"heads.{name}.")]:
                 del mapping[key]
+
+    def untie_output_embedding(self, name: str) -> None:
+        """Give head ``name`` its own copy of the output-embedding weight if it shares the input embedding's
+        (used when a saved head brings an output embedding that differs from the model's input embedding: copying
+        it into the shared weight would change the base model)."""
+        output = self.heads[name].get_output_embeddings()
+        if output is not None and output.weight is self.get_input_embeddings().weight:
+            output.weight = nn.Parameter(output.weight.detach().clone(), requires_grad=output.weight.requires_grad)
+            self._untie_head(name)
 
     def average_head(
         self,
@@ -460,6 +470,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
             raise AdapterNotFoundError(f"No head named {missing[0]!r}. Heads: {', '.join(self.heads) or 'none'}.")
         kwargs.setdefault("invertible_adapter", self._invertible_adapter_function())
         if len(names) == 1 and not isinstance(selected, BatchSplit):
+            self._head_slices(selected, names, outputs[0].shape[0])  # under Parallel: one head per channel, or raise
             return self.heads[names[0]](outputs, cls_output, attention_mask, return_dict, **kwargs)
         split = isinstance(selected, BatchSplit)
         results = []
@@ -584,6 +595,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the head saved next to it (named like the adapter)."""
+
         def load_head(folder, name):
             self.load_head(str(folder), load_as=name, id2label=id2label, use_safetensors=use_safetensors)
 

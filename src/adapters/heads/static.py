@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+from ..errors import AdapterNotFoundError
 from .files import has_static_head, load_adapter_and_head, load_static_head, save_static_head
+from .with_heads import ModelWithHeadsAdaptersMixin
 
 __all__ = ["StaticHeadsMixin"]
 
 
-class StaticHeadsMixin:
+class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
     """Mixed in by :func:`adapters.init` on transformers models with a task head (``BertForSequenceClassification``,
     ``GPT2LMHeadModel``, ...): ``save_adapter(..., with_head=True)`` also writes the head, in the reference's format
     for static heads, and ``load_adapter`` loads such a head back when it was saved from the same class. Base models
-    (``BertModel``) have no head: they save none and ignore saved heads."""
+    (``BertModel``) have no head: they save none and ignore saved heads. ``save_head``/``load_head`` save and load
+    the head alone."""
+
+    def save_head(self, save_directory: str, head_name: str | None = None, use_safetensors: bool = True) -> None:
+        """Save the model's transformers head (``head_name`` is ignored: a static model has one unnamed head).
+
+        Raises:
+            AdapterNotFoundError: the model has no head (a base model such as ``BertModel``).
+        """
+        if not save_static_head(self, save_directory, use_safetensors=use_safetensors):
+            raise AdapterNotFoundError(f"{type(self).__name__} has no prediction head to save.")
+
+    def load_head(
+        self,
+        save_directory: str,
+        load_as: str | None = None,
+        id2label: dict | None = None,
+        use_safetensors: bool | None = None,
+        **kwargs,
+    ) -> None:
+        """Load a head saved from the same transformers class (a static head has no name; returns ``None``).
+
+        ``id2label`` replaces the model config's labels. Raises as ``load_adapter`` does for heads of another class.
+        """
+        load_static_head(self, save_directory, use_safetensors=use_safetensors)
+        if id2label is not None:
+            self.config.id2label = {int(i): label for i, label in id2label.items()}
+            self.config.label2id = {label: int(i) for i, label in id2label.items()}
 
     def save_adapter(
         self,
@@ -50,6 +79,7 @@ class StaticHeadsMixin:
         **kwargs,
     ) -> str:
         """Load an adapter and, with ``with_head`` (default), the static head saved next to it."""
+
         def load_head(folder, name):
             if has_static_head(self):
                 load_static_head(self, folder, use_safetensors=use_safetensors)

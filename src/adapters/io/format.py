@@ -171,4 +171,3 @@ def refuse_custom_weights_loaders(loaders: Any, operation: str) -> None:
             "save_adapter_fusion/load_adapter_fusion, embeddings with save_embeddings/load_embeddings; pass "
             "custom_weights_loaders=None."
         )
-

@@ -16,6 +16,7 @@ import torch
 
 from ..configuration import AdapterConfig, ConfigUnion, get_adapter_config_hash, migrate_saved_config
 from ..errors import AdapterExistsError, AdapterFileNotFoundError, CheckpointError
+from ..methods.prefix_tuning import position_handling_on_load
 from ..methods.registry import ignored_file_key_pattern
 from .format import (
     ADAPTER_CONFIG_NAME,
@@ -97,9 +98,11 @@ def _copy_weights(model, name: str, tensors: dict[str, torch.Tensor], info: dict
             target.copy_(tensors[key].to(dtype=target.dtype, device=target.device))
 
 
-def _read_saved(model, folder: Path, load_as: str | None, use_safetensors: bool | None):
-    """``(name, config, tensors in model keys)`` of an adapter folder in our (the reference's) format."""
+def _read_saved(model, folder: Path, load_as: str | None, use_safetensors: bool | None, shift: bool | None = None):
+    """``(name, config, tensors in model keys)`` of an adapter folder in our (the reference's) format; ``shift``:
+    see :func:`~adapters.methods.prefix_tuning.position_handling_on_load`."""
     data, config = read_adapter_config(folder)
+    config = position_handling_on_load(model, config, data.get("version"), shift)
     weights_path = find_weights_file(folder, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, use_safetensors)
     saved_name, name = data["name"], load_as or data["name"]
     tensors = from_file_keys(model, rename_adapter_keys(read_weights(weights_path), saved_name, name))
@@ -124,6 +127,7 @@ def load_adapter(
 ) -> str:
     """Load the adapter ``adapter_name_or_path`` (a folder, URL, Hub repo or AdapterHub identifier, see
     :mod:`adapters.io.resolve`; our format or a PEFT checkpoint) into ``model`` and return its name in the model."""
+    shift = kwargs.pop("shift_relative_positions", None)  # T5 prefix tuning as adapters 1.x computed it
     resolved = resolve_adapter(
         adapter_name_or_path,
         version=version,
@@ -137,7 +141,7 @@ def load_adapter(
 
         name, adapter_config, tensors = read_peft_checkpoint(model, resolved.folder, load_as or resolved.name)
     else:
-        name, adapter_config, tensors = _read_saved(model, resolved.folder, load_as, use_safetensors)
+        name, adapter_config, tensors = _read_saved(model, resolved.folder, load_as, use_safetensors, shift)
     _install(model, name, _with_leave_out(adapter_config, leave_out), tensors, leave_out, loading_info)
     if set_active:
         model.set_active_adapters(name)

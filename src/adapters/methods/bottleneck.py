@@ -45,19 +45,9 @@ Norm = Callable[[torch.Tensor], torch.Tensor] | None
 
 
 def bottleneck_size(config: BnConfig, hidden_size: int, layer_index: int) -> int:
-    """``int(hidden_size // reduction_factor)`` (at least 1); a mapping is looked up by ``str(layer_index)``."""
-    factor = config.reduction_factor
-    if isinstance(factor, dict) or hasattr(factor, "keys"):
-        if str(layer_index) in factor:
-            factor = factor[str(layer_index)]
-        elif "default" in factor:
-            factor = factor["default"]
-        else:
-            raise AdapterConfigError(
-                f"reduction_factor mapping {dict(factor)} has no entry for layer {layer_index} and no 'default' "
-                "key; use e.g. {'1': 8, 'default': 16}."
-            )
-    return max(1, int(hidden_size // factor))
+    """``int(hidden_size // reduction_factor)`` (at least 1), with the layer's factor (see
+    :meth:`BnConfig.reduction_factor_for`, which raises ``ConfigKeyError`` for a layer without one)."""
+    return max(1, int(hidden_size // config.reduction_factor_for(layer_index)))
 
 
 class BottleneckAdapter(nn.Module):

@@ -2,8 +2,9 @@
 
 The state that flows through a setup at one site is a :class:`BottleneckState`. ``pre_block`` applies an adapter's
 ``pre_forward`` (original LayerNorm, residual choice), ``compose_single`` its bottleneck. After the setup ran, the last
-adapter's ``post_forward`` finishes the sub-block; when a ``Split``/``BatchSplit``/``Parallel`` ends with different
-adapters per segment, each segment is finished by its own last adapter.
+adapter's ``post_forward`` finishes the sub-block; when a ``Split``/``BatchSplit``/``Parallel``/``MultiTask`` ends
+with different adapters per segment, each segment (for ``MultiTask``: each group of rows, wherever they are in the
+batch) is finished by its own last adapter.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..composition import Average, BatchSplit, Fuse, Parallel, Split, Stack
+from ..composition import Average, BatchSplit, Fuse, MultiTask, Parallel, Split, Stack
 from ..errors import CompositionError
 from .composer import compose
 
@@ -30,7 +31,8 @@ class BottleneckState(NamedTuple):
     adapter_residual: torch.Tensor | None  # what the next adapter adds back (set by pre_block)
     up: torch.Tensor | None  # the last adapter's scaled up-projection (fusion values)
     last: str | None  # the adapter that ran last
-    segments: tuple[tuple[int, int, int, str | None], ...] = ()  # (dim, start, stop, last) after mixed concats
+    # after mixed concats: (dim, index, last); index is a slice, or a tensor of rows (dim 0) once rows were reordered
+    segments: tuple[tuple[int, slice | torch.Tensor, str | None], ...] = ()
 
     def tensors(self) -> tuple[str, ...]:
         return ("hidden", "residual_in", "adapter_residual", "up")
@@ -40,7 +42,7 @@ class BottleneckComposer:
     """The bottleneck primitives for one site and one forward call."""
 
     method_name = "bottleneck"
-    supported_blocks = frozenset({Stack, Fuse, Split, BatchSplit, Parallel, Average})
+    supported_blocks = frozenset({Stack, Fuse, Split, BatchSplit, Parallel, Average, MultiTask})
 
     def __init__(self, layer, norm: Norm):
         self.layer, self.norm = layer, norm
@@ -64,11 +66,12 @@ class BottleneckComposer:
         up = adapter.adapter_up(adapter.adapter_down(state.hidden)) * adapter.scaling if need_up else None
         return state._replace(hidden=out, up=up, last=name, segments=())
 
-    def vslice(self, state: BottleneckState, index: slice, dim: int) -> BottleneckState:
+    def vslice(self, state: BottleneckState, index: slice | torch.Tensor, dim: int) -> BottleneckState:
         def cut(t):
             return None if t is None else (t[index] if dim == 0 else t[:, index])
 
-        return state._replace(**{k: cut(getattr(state, k)) for k in state.tensors()}, segments=())
+        segments = _reorder_segments(state, index) if isinstance(index, torch.Tensor) else ()
+        return state._replace(**{k: cut(getattr(state, k)) for k in state.tensors()}, segments=segments)
 
     def pad_and_concat(self, states: list[BottleneckState], dim: int) -> BottleneckState:
         def cat(name):
@@ -82,7 +85,7 @@ class BottleneckComposer:
             start, parts = 0, []
             for s in states:
                 stop = start + s.hidden.shape[dim]
-                parts.append((dim, start, stop, s.last))
+                parts.append((dim, slice(start, stop), s.last))
                 start = stop
             segments = tuple(parts)
         last = next((name for name in reversed(lasts) if name is not None), None)
@@ -135,6 +138,24 @@ class BottleneckComposer:
         return state
 
 
+def _reorder_segments(state: BottleneckState, rows: torch.Tensor) -> tuple:
+    """The segments of ``state`` after its rows were reordered (``rows[i]``: the old row now at position i).
+
+    Segments along the batch become groups of rows by last adapter; segments along the sequence stay as they are.
+    """
+    if not state.segments or state.segments[0][0] != 0:
+        return state.segments
+    last_of_row: list[str | None] = [None] * state.hidden.shape[0]
+    for _, index, last in state.segments:
+        for row in range(state.hidden.shape[0])[index] if isinstance(index, slice) else index.tolist():
+            last_of_row[row] = last
+    reordered = [last_of_row[row] for row in rows.tolist()]
+    return tuple(
+        (0, torch.tensor([i for i, n in enumerate(reordered) if n == name], device=rows.device), name)
+        for name in dict.fromkeys(reordered)
+    )
+
+
 def _finish(layer, state: BottleneckState, h, residual_in, norm: Norm, model_adds_residual: bool) -> torch.Tensor:
     if state.last is None:
         return h if model_adds_residual else (norm(h + residual_in) if norm else h + residual_in)
@@ -149,11 +170,15 @@ def run_bottleneck_setup(
     state = compose(composer, setup, BottleneckState(h, residual_in, None, None, None), call)
     if not state.segments:
         return _finish(layer, state, h, residual_in, norm, model_adds_residual)
-    pieces = []
-    for dim, start, stop, last in state.segments:
-        index = slice(start, stop)
-        part = composer.vslice(state, index, dim)._replace(last=last)
+    finished = None
+    for dim, index, last in state.segments:
+        part = composer.vslice(state, index, dim)._replace(last=last, segments=())
         h_part = h[index] if dim == 0 else h[:, index]
         r_part = residual_in[index] if dim == 0 else residual_in[:, index]
-        pieces.append(_finish(layer, part, h_part, r_part, norm, model_adds_residual))
-    return torch.cat(pieces, dim=state.segments[0][0])
+        piece = _finish(layer, part, h_part, r_part, norm, model_adds_residual)
+        finished = piece.new_empty(h.shape) if finished is None else finished
+        if dim == 0:
+            finished[index] = piece
+        else:
+            finished[:, index] = piece
+    return finished

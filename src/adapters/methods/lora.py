@@ -34,7 +34,6 @@ from torch import nn
 
 from ..architectures.attach import AdapterRuntime, LayerRef, resolve_path
 from ..architectures.spec import LoRASite
-from ..composition import MultiTask
 from ..configuration import LoRAConfig, MTLLoRAConfig
 from ..errors import AdapterConfigError, CompositionError, UnsupportedMethodError, UnsupportedModelError
 from ._common import seeded, shared_parameters_store
@@ -244,8 +243,6 @@ def average(runtime: AdapterRuntime, name: str, weights: dict[str, float], strat
 
 
 def _method(name: str, architecture: str) -> AdapterMethod:
-    # MultiTask routes examples to multi-task (MTL-LoRA) adapters only
-    supported_blocks = LoRALayer.supported_blocks - (set() if architecture == "mtl_lora" else {MultiTask})
     return AdapterMethod(
         name=name,
         architecture=architecture,
@@ -257,7 +254,7 @@ def _method(name: str, architecture: str) -> AdapterMethod:
         reset=reset_adapters,
         merge=merge_adapter,
         average=average,
-        supported_blocks=supported_blocks,
+        supported_blocks=LoRALayer.supported_blocks,
     )
 
 

@@ -278,4 +278,3 @@ class LoRALayer(nn.ModuleDict):
                 else:
                     del self.shares[group]
         del self[name]
-

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..composition import MultiTask
 from ..configuration import MultiTaskConfig
-from ..errors import AdapterConfigError, AdapterNotFoundError, UnsupportedMethodError
+from ..errors import AdapterConfigError, AdapterNotFoundError, AdapterTypeError
 from .lora import lora_layers
 
 __all__ = ["SHARED_PARAMETERS", "share_parameters", "unshare_parameters"]
@@ -48,8 +48,8 @@ def share_parameters(
 
     Raises:
         AdapterNotFoundError: an adapter does not exist, or the reference is not among ``adapter_names``.
-        UnsupportedMethodError: an adapter is not a multi-task adapter (``MTLLoRAConfig``), or their config types
-            differ.
+        AdapterTypeError: an adapter is not a multi-task adapter (``MTLLoRAConfig``), or their config types differ
+            (an ``UnsupportedMethodError`` and a ``TypeError``).
         AdapterConfigError: the adapters' shapes differ somewhere, or one of them is already in a sharing group.
     """
     names = _names(adapter_names)
@@ -62,9 +62,9 @@ def share_parameters(
     configs = {n: model._require_adapter(n) for n in names}
     wrong = {n: type(c).__name__ for n, c in configs.items() if not isinstance(c, MultiTaskConfig)}
     if wrong:
-        raise UnsupportedMethodError(f"share_parameters needs multi-task adapters (MTLLoRAConfig); got {wrong}.")
+        raise AdapterTypeError(f"share_parameters needs multi-task adapters (MTLLoRAConfig); got {wrong}.")
     if len({type(c) for c in configs.values()}) > 1:
-        raise UnsupportedMethodError(
+        raise AdapterTypeError(
             f"Adapters to share must have the same config type, got {set(map(type, configs.values()))}."
         )
     layers = [layer for layer in lora_layers(model._adapter_runtime) if all(n in layer for n in names)]

@@ -20,15 +20,22 @@ the attention-function wrapper of :mod:`adapters.architectures.attention`; no at
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..architectures.attach import HOOK_CONSUME, AdapterRuntime, LayerRef, resolve_path
-from ..architectures.attention import AttentionCall, attention_hooks, prepend_keys_values, unhooked_implementation
+from ..architectures.attention import (
+    AttentionCall,
+    attention_hooks,
+    prepend_keys_values,
+    shift_position_bias,
+    unhooked_implementation,
+)
 from ..architectures.spec import AttentionSite
-from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
+from ..composition import AdapterCompositionBlock, BatchSplit, MultiTask, Parallel, Stack
 from ..configuration import ConfigUnion, PrefixTuningConfig
 from ..errors import CompositionError, UnsupportedAttentionError, UnsupportedMethodError
 from ._common import activation, place_like, seeded
@@ -36,7 +43,10 @@ from .composer import compose
 from .gating import record_score
 from .registry import AdapterMethod, register_method
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
+    "position_handling_on_load",
     "PrefixTuning",
     "FlatPrefixTuning",
     "PrefixTuningPool",
@@ -150,7 +160,7 @@ class PrefixAttentionSite:
     """
 
     method_name = "Prefix tuning"
-    supported_blocks = frozenset({Stack, Parallel, BatchSplit})
+    supported_blocks = frozenset({Stack, Parallel, BatchSplit, MultiTask})
 
     def __init__(self, runtime: AdapterRuntime, ref: LayerRef, site: AttentionSite):
         self.runtime, self.site = runtime, site
@@ -159,6 +169,8 @@ class PrefixAttentionSite:
         self.layer = ref.module
         self.module, _ = resolve_path(ref.module, site.path)
         self.indices: dict[str, int] = {}  # adapter -> index of this layer in its location module
+        self.shifted: set[str] = set()  # adapters with shift_relative_positions (adapters 1.x's T5 positions)
+        self._bias_module = _relative_bias_module(runtime, ref, site)
         self._handles: list = []
         self._key = f"prefix:{ref.index}:{site.path}"  # scratch key of this site
 
@@ -213,7 +225,10 @@ class PrefixAttentionSite:
         batch, heads, _, head_dim = key.shape
         empty = key.new_zeros(batch, heads, 0, head_dim)
         state = compose(self, setup, PrefixState(empty, empty, None, hidden), record)
-        return prepend_keys_values(call, state.keys, state.values, state.visible)
+        call = prepend_keys_values(call, state.keys, state.values, state.visible)
+        if self._bias_module is not None and self.shifted & setup.flatten():
+            call = shift_position_bias(call, self._bias_module, state.keys.shape[2])
+        return call
 
     def gates(self) -> nn.ModuleDict | None:
         try:
@@ -295,6 +310,14 @@ class PrefixAttentionSite:
 
     def weighted_sum(self, states: list[PrefixState], weights: list[float]) -> PrefixState:
         raise CompositionError("Prefix tuning adapters cannot be averaged at run time (Average).")
+
+
+def _relative_bias_module(runtime: AdapterRuntime, ref: LayerRef, site: AttentionSite) -> nn.Module | None:
+    """The attention module that computes the relative position bias shared by this site's layer group (T5: the
+    same site in the group's first layer), or ``None`` when the family has none."""
+    first = next(r for r in runtime.iter_layers() if r.group is ref.group)
+    module, _ = resolve_path(first.module, site.path)
+    return module if getattr(module, "has_relative_attention_bias", False) else None
 
 
 def _relevant(setup: AdapterCompositionBlock, names) -> AdapterCompositionBlock:
@@ -412,6 +435,8 @@ def add(runtime: AdapterRuntime, name: str, config: PrefixTuningConfig) -> None:
             hook = PrefixAttentionSite(runtime, ref, site)
             hook.install()
         hook.indices[name] = index
+        if config.shift_relative_positions:
+            hook.shifted.add(name)
         gate = gates.get((ref.index, site.path))
         if gate is not None:
             runtime.ensure_module(ref.module, site.gate_store, nn.ModuleDict)[name] = gate
@@ -422,6 +447,7 @@ def delete(runtime: AdapterRuntime, name: str) -> None:
         hook = _site_hook(ref, site)
         if hook is not None and name in hook.indices:
             del hook.indices[name]
+            hook.shifted.discard(name)
             if not hook.indices:
                 hook.uninstall()
         try:
@@ -485,6 +511,40 @@ def eject_prefix_tuning(model, name: str) -> None:
     new_members = [flat_config if m is prefix_config else m for m in members]
     new_config = type(config)._from_members(new_members) if isinstance(config, ConfigUnion) else flat_config
     model.adapters_config.update(name, new_config)
+
+
+def _written_by_the_reference(version: str | None) -> bool:
+    """Whether a saved ``version`` is the reference's (``adapters.1.x``, adapter-transformers ``3.x``) or unknown."""
+    if not version or not version.startswith("adapters."):
+        return True
+    major = version.removeprefix("adapters.").split(".")[0]
+    return not major.isdigit() or int(major) < 2
+
+
+def position_handling_on_load(model, config, version: str | None, shift: bool | None):
+    """The config a loaded adapter gets for ``load_adapter(..., shift_relative_positions=shift)``.
+
+    ``shift`` set: its prefix-tuning members get ``shift_relative_positions=shift``. Not set: a prefix-tuning file
+    written by the reference, loaded into a model with relative position biases (T5), gets a warning that its
+    outputs differ from the reference's and how to reproduce them.
+    """
+    members = config.members()
+    prefixes = [m for m in members if isinstance(m, PrefixTuningConfig)]
+    if not prefixes:
+        return config
+    if shift is None:
+        relative = any(getattr(m, "has_relative_attention_bias", False) for m in model.modules())
+        if relative and _written_by_the_reference(version) and not any(m.shift_relative_positions for m in prefixes):
+            logger.warning(
+                "This prefix-tuning adapter was saved by adapters %s. On %s the reference shifted every token's "
+                "relative position by the prefix length; this library keeps the positions, so outputs differ from "
+                "the reference's. To reproduce them, load with load_adapter(..., shift_relative_positions=True).",
+                version or "(unknown version)",
+                type(model).__name__,
+            )
+        return config
+    updated = [m.replace(shift_relative_positions=bool(shift)) if m in prefixes else m for m in members]
+    return type(config)._from_members(updated) if isinstance(config, ConfigUnion) else updated[0]
 
 
 PREFIX_TUNING = register_method(

@@ -77,7 +77,9 @@ def setup_adapter_training(
         config = AdapterConfig.load(adapter_args.adapter_config, **config_kwargs)
         if adapter_args.load_adapter:
             model.load_adapter(
-                adapter_args.load_adapter, load_as=adapter_name, **_index_config(adapter_args.load_adapter, config),
+                adapter_args.load_adapter,
+                load_as=adapter_name,
+                **_index_config(adapter_args.load_adapter, config),
                 **load_kwargs,
             )
         else:

@@ -37,8 +37,7 @@ def encode(rows: Iterable[tuple[Any, Any]], task: str, tokenizer, max_length: in
     if task == "classification":
         batch = tokenizer([text for text, _ in rows], truncation=True, max_length=max_length)
         return [
-            {**{key: values[i] for key, values in batch.items()}, "labels": label}
-            for i, (_, label) in enumerate(rows)
+            {**{key: values[i] for key, values in batch.items()}, "labels": label} for i, (_, label) in enumerate(rows)
         ]
     batch = tokenizer([tokens for tokens, _ in rows], is_split_into_words=True, truncation=True, max_length=max_length)
     encoded = []
