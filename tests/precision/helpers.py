@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from adapters.io.keys import model_tensors
+
 # bfloat16 keeps 8 bits of mantissa; the tiny base models alone differ by up to 0.034 (outputs of magnitude ~3)
 # between float32 and bfloat16, so adapted outputs must stay within 0.1 of the float32 model.
 BF16_TOLERANCE = 0.1
@@ -20,12 +22,19 @@ def perturb_adapters(model, base_keys: set[str], scale: float = 0.5, seed: int =
 
 
 def added_state(model, base_keys: set[str]) -> dict[str, torch.Tensor]:
-    """Everything in ``model``'s state dict that the base model did not have (adapters, fusion layers)."""
-    return {key: value for key, value in model.state_dict().items() if key not in base_keys}
+    """Every state-dict entry of ``model`` that the base model did not have (adapters, fusion layers). Read without
+    ``state_dict()``, which re-rounds bitsandbytes' CPU-packed 4-bit weights."""
+    return {key: value for key, value in model_tensors(model) if key not in base_keys}
+
+
+def base_keys_of(model) -> set[str]:
+    return {key for key, _ in model_tensors(model)}
 
 
 def copy_added_state(model, state: dict[str, torch.Tensor]) -> None:
-    """Load ``state`` (from :func:`added_state` of a twin model) into ``model``, casting to its dtypes."""
-    result = model.load_state_dict(state, strict=False)
-    assert result.unexpected_keys == []
-    assert not [key for key in result.missing_keys if key in state]
+    """Copy ``state`` (from :func:`added_state` of a twin model) into ``model``, casting to its dtypes."""
+    targets = dict(model_tensors(model))
+    assert set(state) <= set(targets)
+    with torch.no_grad():
+        for key, value in state.items():
+            targets[key].copy_(value)

@@ -13,6 +13,8 @@ bitsandbytes is an optional dependency (the ``quantization`` extra); it is impor
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -48,9 +50,7 @@ def dequantized_weight(module: nn.Module) -> torch.Tensor:
         return weight
     quant_state = getattr(weight, "quant_state", None)
     if quant_state is not None:
-        from bitsandbytes.functional import dequantize_4bit
-
-        return dequantize_4bit(weight.data, quant_state)
+        return _dequantize_4bit(weight.data, quant_state)
     scales = _int8_scales(module)
     if scales is not None:
         return weight.data.float() * (scales.float().unsqueeze(1) / 127.0)
@@ -58,3 +58,14 @@ def dequantized_weight(module: nn.Module) -> torch.Tensor:
         f"Cannot read the weights of {quantization_kind(module)}: only float weights and bitsandbytes 4-bit/8-bit "
         "layers can be dequantized."
     )
+
+
+def _dequantize_4bit(data: torch.Tensor, quant_state) -> torch.Tensor:
+    """bitsandbytes' ``dequantize_4bit``. On CPUs with AVX512-BF16, bitsandbytes repacks a 4-bit weight into a
+    CPU-specific layout at its first inference forward (``quant_state.packing_format_for_cpu``); its own inverse
+    (which rebinds attributes of the state it is given, hence the shallow copy) restores the standard layout first."""
+    import bitsandbytes.functional as bnb_functional
+
+    if getattr(quant_state, "packing_format_for_cpu", False):
+        data, quant_state = bnb_functional._convert_weight_packed_for_cpu_inverse(data, copy.copy(quant_state))
+    return bnb_functional.dequantize_4bit(data, quant_state)
