@@ -136,7 +136,9 @@ class ModelAdaptersMixin(FusionMixin, HubMixin):
                 method = method_for_config(member)
             except UnsupportedMethodError as error:
                 return str(error)
-            problem = method.check_support(self._adapter_runtime, member)
+            problem = self._adapter_runtime.spec.reason_unsupported(method.name) or method.check_support(
+                self._adapter_runtime, member
+            )
             if problem is not None:
                 return problem
         return None

@@ -29,7 +29,6 @@ from .attention import (
 )
 from .call import FORWARD_OPTIONS, AdapterCall
 from .spec import ArchitectureSpec, LayerGroup
-from .specs import spec_for_model_type, supported_model_types
 
 __all__ = [
     "AdapterRuntime",
@@ -129,15 +128,11 @@ def resolve_path(root: nn.Module, path: str) -> tuple[nn.Module, str]:
 
 
 def spec_for_model(model: nn.Module) -> ArchitectureSpec:
-    """The spec of the model's family; :class:`UnsupportedModelError` lists the supported types otherwise."""
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    spec = spec_for_model_type(model_type) if model_type else None
-    if spec is None:
-        raise UnsupportedModelError(
-            f"Model type {model_type!r} ({type(model).__name__}) is not supported. Supported model types: "
-            f"{', '.join(supported_model_types())}."
-        )
-    return spec
+    """The spec of the model's family (see :mod:`adapters.architectures.resolve`); :class:`UnsupportedModelError`
+    names the model type and what could not be found otherwise."""
+    from .resolve import resolve_spec
+
+    return resolve_spec(model)
 
 
 class AdapterRuntime:

@@ -44,7 +44,7 @@ def has_saved_head(folder: str | Path) -> bool:
 def _meta(model, name: str | None, config: dict | None) -> dict[str, Any]:
     return {
         "config": config,
-        "hidden_size": model.config.hidden_size,
+        "hidden_size": model.config.get_text_config().hidden_size,
         "model_class": type(model).__name__,
         "model_name": getattr(model.config, "name_or_path", "") or "",
         "model_type": model.config.model_type,
