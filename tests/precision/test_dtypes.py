@@ -128,7 +128,11 @@ def test_fusion_on_bfloat16_model(mode):
     reference = build("bert")
     base_keys = set(reference.state_dict())
     fused(reference, None)
-    perturb_adapters(reference, base_keys)
+    fusion_keys = {n for n, _ in reference.named_parameters() if "adapter_fusion_layer" in n}
+    perturb_adapters(reference, base_keys | fusion_keys)
+    # fusion weights at a trained-like scale: with noise of 0.5 the attention scores reach the hundreds and the
+    # softmax turns one bfloat16 rounding step of a score into a visible change of the output
+    perturb_adapters(reference, set(reference.state_dict()) - fusion_keys, scale=0.05, seed=1)
     batch = inputs("bert")
     expected = output(reference, batch)
 
