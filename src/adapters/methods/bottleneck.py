@@ -32,7 +32,16 @@ from ..architectures.spec import BottleneckSite
 from ..composition import AdapterCompositionBlock
 from ..configuration import BnConfig
 from ..errors import AdapterConfigError
-from ._common import StochasticDepth, activation, bert_init, place_like, seeded, shared_parameters_store
+from ._common import (
+    StochasticDepth,
+    activation,
+    adapter_dtype,
+    bert_init,
+    floating_dtype,
+    place_like,
+    seeded,
+    shared_parameters_store,
+)
 from .bottleneck_compose import BottleneckComposer, run_bottleneck_setup
 from .gating import record_gate
 from .invertible import build_invertible_adapter
@@ -128,7 +137,20 @@ class BottleneckAdapter(nn.Module):
             residual = x
         return x, (residual if residual is not None else h)
 
+    def up_values(self, x: torch.Tensor) -> torch.Tensor:
+        """The scaled up-projection ``s · W_up φ(W_down x)`` in the adapter's dtype (AdapterFusion's values)."""
+        x = x.to(floating_dtype(self) or x.dtype)
+        return self.adapter_up(self.adapter_down(x)) * self.scaling
+
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """The adapter's output from its input ``x`` and ``residual``; computed in the adapter's dtype, returned in
+        ``x``'s (the site's), so float32 adapters on a bfloat16 model cast only at this boundary."""
+        site_dtype = x.dtype
+        own = floating_dtype(self) or site_dtype
+        x, residual = x.to(own), residual.to(own)
+        return self._forward(x, residual).to(site_dtype)
+
+    def _forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         out = self.dropout(self.adapter_up(self.adapter_down(x)) * self.scaling)
         if self.drop_path is not None:
             out = self.drop_path(out)
@@ -295,18 +317,20 @@ class InvertibleAdapters(nn.ModuleDict):
         return self._modules.get(setup.first())
 
     def transform(self, hidden: torch.Tensor, rev: bool = False) -> torch.Tensor:
-        """Apply the active invertible adapter (or its inverse with ``rev=True``); identity if none is active."""
-        adapter = self.active_adapter()
-        return hidden if adapter is None else adapter(hidden, rev=rev)
-
-    def _on_input(self, module: nn.Module, args: tuple, kwargs: dict):
+        """Apply the active invertible adapter (or its inverse with ``rev=True``); identity if none is active. It
+        computes in its own dtype and returns ``hidden``'s."""
         adapter = self.active_adapter()
         if adapter is None:
+            return hidden
+        return adapter(hidden.to(floating_dtype(adapter) or hidden.dtype), rev=rev).to(hidden.dtype)
+
+    def _on_input(self, module: nn.Module, args: tuple, kwargs: dict):
+        if self.active_adapter() is None:
             return None
         if args:
-            return (adapter(args[0]), *args[1:]), kwargs
+            return (self.transform(args[0]), *args[1:]), kwargs
         kwargs = dict(kwargs)
-        kwargs["hidden_states"] = adapter(kwargs["hidden_states"])
+        kwargs["hidden_states"] = self.transform(kwargs["hidden_states"])
         return args, kwargs
 
 
@@ -373,19 +397,21 @@ def add(runtime: AdapterRuntime, name: str, config: BnConfig) -> None:
     """Build every module first, then attach them all, so a failure leaves the model untouched."""
     hidden = _hidden_size(runtime)
     base = runtime.base_model
+    dtype = adapter_dtype(runtime, None, base)  # the model-level parts: shared PHM parameters, invertible adapter
     with seeded(config.init_weights_seed):
         shared = None
         if config.phm_layer:
             sizes = {bottleneck_size(config, hidden, ref.index) for ref, _ in _enabled_sites(runtime, config)}
             check_phm_sizes(config, (hidden, *sizes))
             if config.shared_W_phm or config.shared_phm_rule:
-                shared = place_like(build_shared_phm_parameters(config, hidden, min(sizes or {hidden})), base)
+                shared = place_like(build_shared_phm_parameters(config, hidden, min(sizes or {hidden})), base, dtype)
         built = []
         for ref, site in _enabled_sites(runtime, config):
             with seeded(config.init_weights_seed):
                 adapter = BottleneckAdapter(hidden, bottleneck_size(config, hidden, ref.index), config, shared)
-            built.append((ref, site, place_like(adapter, base)))
-        invertible = place_like(build_invertible_adapter(config, hidden), base) if config.inv_adapter else None
+            site_dtype = dtype if shared is not None else adapter_dtype(runtime, None, ref.module, base)
+            built.append((ref, site, place_like(adapter, ref.module, site_dtype)))
+        invertible = place_like(build_invertible_adapter(config, hidden), base, dtype) if config.inv_adapter else None
         if invertible is not None:
             invertible.apply(bert_init)
     for ref, site, adapter in built:

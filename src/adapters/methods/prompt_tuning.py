@@ -38,7 +38,7 @@ from ..architectures.attach import INPUT_REWRITE, AdapterRuntime, resolve_path
 from ..architectures.call import PROMPT_PLACEMENT, insert_columns
 from ..configuration import PromptTuningConfig
 from ..errors import AdapterConfigError, UnsupportedMethodError, UnsupportedModelError
-from ._common import call_kwargs, place_like, seeded
+from ._common import adapter_dtype, call_kwargs, place_like, seeded
 from .registry import AdapterMethod, register_method
 
 __all__ = ["PromptTuning", "PromptTuningLayer", "find_tokenizer"]
@@ -243,7 +243,7 @@ def check_support(runtime: AdapterRuntime, config: PromptTuningConfig) -> str | 
 def add(runtime: AdapterRuntime, name: str, config: PromptTuningConfig) -> None:
     options = getattr(runtime, "add_options", None) or {}
     prompt = PromptTuning(config, _embedding_size(runtime.base_model.config))
-    place_like(prompt, runtime.base_model)
+    place_like(prompt, runtime.base_model, adapter_dtype(runtime, None, runtime.base_model))
     if not options.get("loading"):
         _init_prompt(prompt, config, runtime, options.get("tokenizer"))
     layer = _layer(runtime)
