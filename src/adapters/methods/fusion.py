@@ -70,9 +70,7 @@ class AdapterFusionLayer(nn.Module):
                 self.training_steps.add_(1)
         return self.temperature(steps)
 
-    def forward(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, residual: torch.Tensor, call=None
-    ):
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, residual: torch.Tensor, call=None):
         """``query`` (B, L, H); ``key``/``value`` (B, L, N, H); returns the fused output (in ``query``'s dtype; the
         layer computes in its own) and the (B, L, N) scores. ``call``: the call's record (fixes the temperature)."""
         site_dtype = query.dtype
