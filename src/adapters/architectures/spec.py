@@ -167,11 +167,18 @@ class PromptSite:
         mode: ``"embedding_output"``: the prompt is inserted into the output of ``embedding`` (after position
             embeddings, as the reference does for encoders; the prompt has no position); ``"inputs_embeds"``: the
             prompt is inserted into the token embeddings before the model adds positions (decoder-only models, whose
-            positions and KV cache then count the prompt like tokens).
+            positions and KV cache then count the prompt like tokens; the encoder of encoder-decoder models).
+        inputs: path (relative to the base model) of the module whose forward receives the token ids and the 2-D
+            attention mask the prompt extends: ``""`` (the base model) or an encoder-decoder's ``"encoder"``
+            (``generate()`` runs it on its own).
+        cross: for encoder-decoder models, the path of the decoder module whose ``encoder_attention_mask`` must
+            cover the prompt positions of the encoder output (cross-attention); ``None`` otherwise.
     """
 
     embedding: str
     mode: str = "embedding_output"
+    inputs: str = ""
+    cross: str | None = None
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,12 @@ _BART_LORA = (_BART_SELF_LORA + ffn("fc1", "fc2"), _BART_SELF_LORA + _BART_CROSS
 _BART_ATTN = _seq2seq_attention("encoder_attention_heads", "decoder_attention_heads", "self_attn", "encoder_attn")
 
 
+# Prompt tuning on encoder-decoder models (Lester et al. introduced it on T5): the prompt joins the encoder's token
+# embeddings (the encoder counts it like tokens: relative or learned positions) and the decoder's cross-attention mask
+# covers it
+SEQ2SEQ_PROMPT = PromptSite("encoder.embed_tokens", mode="inputs_embeds", inputs="encoder", cross="decoder")
+
+
 def seq2seq(name, types, titles, reference, sites, layers=("layers", "layers"), lora=None, attention=None, **extra):
     """An encoder-decoder spec; ``layers``/``sites``/``lora``/``attention`` are (encoder, decoder) pairs (BART's
     LoRA and attention sites by default)."""
@@ -158,6 +164,7 @@ def seq2seq(name, types, titles, reference, sites, layers=("layers", "layers"), 
         "model_types": types,
         "layer_groups": groups,
         "invertible": InvertibleSite(store="encoder", first_layer=f"encoder.{layers[0]}.0"),
+        "prompt": SEQ2SEQ_PROMPT,
         "titles": titles,
         "reference": reference,
     }
@@ -411,6 +418,7 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
         ("Whisper",),
         "native",
         sites=(pre_ln_seq2seq_sites(False), pre_ln_seq2seq_sites(True)),
+        prompt=None,
         unsupported=(("prompt_tuning", NO_TOKEN_PROMPT),),
     ),
     ArchitectureSpec(
