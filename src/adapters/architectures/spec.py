@@ -108,6 +108,9 @@ class AttentionSite:
             ``"cross_prefix"``) or ``None`` (always enabled).
         heads_attribute: the model config attribute giving the site's number of attention heads (when the config
             has no ``num_key_value_heads``).
+        legacy: for attention modules that compute attention with their own code instead of calling the
+            interface, the key of their glue in :data:`adapters.architectures.legacy_attention.LEGACY_FAMILIES`
+            (``"gptj"``, ``"deberta"``, ``"deberta-v2"``, ``"mpnet"``); ``None`` for interface-based modules.
         gate_store: path (relative to the layer) of the module holding ``prefix_gates``; the reference's key layout
             ``<attention module>.prefix_tuning.prefix_gates.<name>``.
     """
@@ -116,6 +119,7 @@ class AttentionSite:
     location: str
     config_flag: str | None = None
     heads_attribute: str = "num_attention_heads"
+    legacy: str | None = None
 
     @property
     def gate_store(self) -> str:

@@ -40,10 +40,6 @@ TWO_TOWERS_PROMPT = "two towers (text and vision) with separate inputs: a single
 CLIP_TEXT_PROMPT = (
     "CLIP's pooled text output is read at the end token's position in input_ids, which a prompt would shift"
 )
-LEGACY_ATTENTION = (
-    "its attention is hand-written (it does not call transformers' attention interface), so prefix keys and values "
-    "cannot be inserted"
-)
 
 # --- BERT family -------------------------------------------------------------------------------------------------
 _BERT_LORA = qkv("attention.self", "query", "key", "value") + ffn("intermediate.dense", "output.dense")
@@ -252,12 +248,11 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
                 bert_sites(),
                 (LoRASite("selfattn", "attention.self.in_proj", ("q", "k", "v")),)
                 + ffn("intermediate.dense", "output.dense"),
-                _BERT_ATTN,
+                (AttentionSite("attention.self", "self_prefix", legacy="deberta"),),
             ),
         ),
         cross=None,
         prompt=_DEBERTA_PROMPT,
-        unsupported=(("prefix_tuning", LEGACY_ATTENTION),),
     ),
     bert_like(
         "deberta-v2",
@@ -270,12 +265,11 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
                 bert_sites(),
                 qkv("attention.self", "query_proj", "key_proj", "value_proj")
                 + ffn("intermediate.dense", "output.dense"),
-                _BERT_ATTN,
+                (AttentionSite("attention.self", "self_prefix", legacy="deberta-v2"),),
             ),
         ),
         cross=None,
         prompt=_DEBERTA_PROMPT,
-        unsupported=(("prefix_tuning", LEGACY_ATTENTION),),
     ),
     ArchitectureSpec(
         name="albert",
@@ -355,14 +349,13 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
                 "h",
                 _GPTJ_LAYER,
                 qkv("attn", "q_proj", "k_proj", "v_proj") + ffn("mlp.fc_in", "mlp.fc_out"),
-                (AttentionSite("attn", "self_prefix"),),
+                (AttentionSite("attn", "self_prefix", legacy="gptj"),),
             ),
         ),
         invertible=InvertibleSite(store="", first_layer="h.0"),
         prompt=PromptSite("wte", mode="inputs_embeds"),
         titles=("GPT-J",),
         reference="native",
-        unsupported=(("prefix_tuning", LEGACY_ATTENTION),),
     ),
     decoder("llama", ("llama", "mistral"), ("Llama", "Mistral"), "native", lora=_LLAMA_LORA),
     decoder("qwen2", ("qwen2", "qwen3"), ("Qwen2", "Qwen3"), "plugin"),
