@@ -43,6 +43,7 @@ from .errors import (
     CheckpointError,
     CompositionError,
     ConfigFieldError,
+    TrainingSetupError,
     UnsafeArchiveError,
     UnsupportedAttentionError,
     UnsupportedMethodError,
@@ -73,6 +74,8 @@ from .version import __version__
 from .wrappers import init, load_model
 
 globals().update(_ADAPTER_MODEL_CLASSES)
+
+_TRAINING = ("AdapterTrainer", "Seq2SeqAdapterTrainer", "AdapterArguments", "setup_adapter_training")
 
 __all__ = [
     "__version__",
@@ -131,12 +134,20 @@ __all__ = [
     "get_adapter_info",
     "list_adapters",
     "export_to_peft",
+    "TrainingSetupError",
+    # training (imported on first use: transformers' Trainer is slow to import)
+    *_TRAINING,
     *_configuration.__all__,
 ]
 
 
 def __getattr__(name: str):
-    """Old adapter-transformers names (``AutoModelWithHeads``, ``BertModelWithHeads``, ...) with a warning."""
+    """The training names (imported on first use) and old adapter-transformers names (``AutoModelWithHeads``,
+    ``BertModelWithHeads``, ...) with a warning."""
+    if name in _TRAINING:
+        from . import training
+
+        return getattr(training, name)
     target = legacy_class(name)
     if target is None:
         raise AttributeError(f"module 'adapters' has no attribute {name!r}")

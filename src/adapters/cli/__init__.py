@@ -21,6 +21,10 @@ COMMANDS: dict[str, str] = {
     "configs": "configs",
     "hash": "hash",
     "convert": "convert",
+    "train": "train",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "summary": "summary",
 }
 
 

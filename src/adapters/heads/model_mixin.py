@@ -85,6 +85,9 @@ class ModelWithFlexibleHeadsAdaptersMixin:
     head_types: tuple[str, ...] = ()
     # the heads align token-level inputs (labels, masks, positions) with a soft prompt themselves
     aligns_prompt_inputs = True
+    # heads average their loss over the batch (they take no num_items_in_batch): transformers' Trainer must scale the
+    # loss for gradient accumulation itself and must not multiply it by the number of processes
+    accepts_loss_kwargs = False
 
     def _init_heads(self) -> None:
         self.heads = nn.ModuleDict()
