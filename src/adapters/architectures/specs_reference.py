@@ -458,6 +458,7 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
         name="clip-vision",
         model_types=("clip_vision_model",),
         layer_groups=(clip_group("", "clip_vision_model_self_prefix"),),
+        invertible=InvertibleSite(store="", first_layer="encoder.layers.0"),  # acts on the normed patch embeddings
         prompt=ENCODER_PROMPT,
         titles=("CLIP (vision model)",),
         reference="native",
