@@ -246,13 +246,18 @@ def _prompt_site(spec) -> str:
     return f"{prompt.embedding} output" if prompt.mode == "embedding_output" else f"{prompt.embedding} (inputs_embeds)"
 
 
+def _attention_site(site) -> str:
+    glue = f", own attention code: `{site.legacy}` glue" if site.legacy else ""
+    return f"{site.path} ({site.location}{glue})"
+
+
 def attention_sites_table() -> str:
     """The attention modules prefix tuning hooks in every spec, and where prompt tuning inserts its prompt."""
     rows = ["| spec | model types | attention modules (location key) | prompt tuning |", "|---|---|---|---|"]
     for spec in SPECS:
         attention = _groups(
             [g for g in spec.layer_groups if g.attention_sites],
-            lambda g: ", ".join(f"{s.path} ({s.location})" for s in g.attention_sites),
+            lambda g: ", ".join(_attention_site(s) for s in g.attention_sites),
         )
         rows.append(f"| {spec.name} | {', '.join(spec.model_types)} | {_cell(attention)} | {_prompt_site(spec)} |")
     return "\n".join(rows) + "\n"

@@ -108,6 +108,9 @@ class AttentionSite:
             ``"cross_prefix"``) or ``None`` (always enabled).
         heads_attribute: the model config attribute giving the site's number of attention heads (when the config
             has no ``num_key_value_heads``).
+        legacy: for attention modules that compute attention with their own code instead of calling the
+            interface, the key of their glue in :data:`adapters.architectures.legacy_attention.LEGACY_FAMILIES`
+            (``"gptj"``, ``"deberta"``, ``"deberta-v2"``, ``"mpnet"``); ``None`` for interface-based modules.
         gate_store: path (relative to the layer) of the module holding ``prefix_gates``; the reference's key layout
             ``<attention module>.prefix_tuning.prefix_gates.<name>``.
     """
@@ -116,6 +119,7 @@ class AttentionSite:
     location: str
     config_flag: str | None = None
     heads_attribute: str = "num_attention_heads"
+    legacy: str | None = None
 
     @property
     def gate_store(self) -> str:
@@ -167,11 +171,18 @@ class PromptSite:
         mode: ``"embedding_output"``: the prompt is inserted into the output of ``embedding`` (after position
             embeddings, as the reference does for encoders; the prompt has no position); ``"inputs_embeds"``: the
             prompt is inserted into the token embeddings before the model adds positions (decoder-only models, whose
-            positions and KV cache then count the prompt like tokens).
+            positions and KV cache then count the prompt like tokens; the encoder of encoder-decoder models).
+        inputs: path (relative to the base model) of the module whose forward receives the token ids and the 2-D
+            attention mask the prompt extends: ``""`` (the base model) or an encoder-decoder's ``"encoder"``
+            (``generate()`` runs it on its own).
+        cross: for encoder-decoder models, the path of the decoder module whose ``encoder_attention_mask`` must
+            cover the prompt positions of the encoder output (cross-attention); ``None`` otherwise.
     """
 
     embedding: str
     mode: str = "embedding_output"
+    inputs: str = ""
+    cross: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .sites import ATTENTION_STORE, ENCODER_PROMPT, OUTPUT_STORE, bert_sites, ffn, plain_sites, post_ln, qkv
 from .spec import ArchitectureSpec, AttentionSite, BottleneckSite, InvertibleSite, LayerGroup, LoRASite, PromptSite
-from .specs_reference import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, LEGACY_ATTENTION, bert_like, decoder, two_tower
+from .specs_reference import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, bert_like, decoder, two_tower
 
 __all__ = ["MORE_SPECS"]
 
@@ -91,13 +91,12 @@ MORE_SPECS: tuple[ArchitectureSpec, ...] = (
                     bert_sites()[1],
                 ),
                 qkv("attention.attn", "q", "k", "v") + ffn("intermediate.dense", "output.dense"),
-                (AttentionSite("attention.attn", "self_prefix"),),
+                (AttentionSite("attention.attn", "self_prefix", legacy="mpnet"),),
             ),
         ),
         invertible=InvertibleSite(store="", first_layer="encoder.layer.0"),
         prompt=ENCODER_PROMPT,
         titles=("MPNet",),
-        unsupported=(("prefix_tuning", LEGACY_ATTENTION),),
     ),
     two_tower("siglip", ("siglip",), ("SigLIP",), None),
 )

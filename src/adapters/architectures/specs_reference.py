@@ -40,10 +40,6 @@ TWO_TOWERS_PROMPT = "two towers (text and vision) with separate inputs: a single
 CLIP_TEXT_PROMPT = (
     "CLIP's pooled text output is read at the end token's position in input_ids, which a prompt would shift"
 )
-LEGACY_ATTENTION = (
-    "its attention is hand-written (it does not call transformers' attention interface), so prefix keys and values "
-    "cannot be inserted"
-)
 
 # --- BERT family -------------------------------------------------------------------------------------------------
 _BERT_LORA = qkv("attention.self", "query", "key", "value") + ffn("intermediate.dense", "output.dense")
@@ -144,6 +140,12 @@ _BART_LORA = (_BART_SELF_LORA + ffn("fc1", "fc2"), _BART_SELF_LORA + _BART_CROSS
 _BART_ATTN = _seq2seq_attention("encoder_attention_heads", "decoder_attention_heads", "self_attn", "encoder_attn")
 
 
+# Prompt tuning on encoder-decoder models (Lester et al. introduced it on T5): the prompt joins the encoder's token
+# embeddings (the encoder counts it like tokens: relative or learned positions) and the decoder's cross-attention mask
+# covers it
+SEQ2SEQ_PROMPT = PromptSite("encoder.embed_tokens", mode="inputs_embeds", inputs="encoder", cross="decoder")
+
+
 def seq2seq(name, types, titles, reference, sites, layers=("layers", "layers"), lora=None, attention=None, **extra):
     """An encoder-decoder spec; ``layers``/``sites``/``lora``/``attention`` are (encoder, decoder) pairs (BART's
     LoRA and attention sites by default)."""
@@ -158,6 +160,7 @@ def seq2seq(name, types, titles, reference, sites, layers=("layers", "layers"), 
         "model_types": types,
         "layer_groups": groups,
         "invertible": InvertibleSite(store="encoder", first_layer=f"encoder.{layers[0]}.0"),
+        "prompt": SEQ2SEQ_PROMPT,
         "titles": titles,
         "reference": reference,
     }
@@ -245,12 +248,11 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
                 bert_sites(),
                 (LoRASite("selfattn", "attention.self.in_proj", ("q", "k", "v")),)
                 + ffn("intermediate.dense", "output.dense"),
-                _BERT_ATTN,
+                (AttentionSite("attention.self", "self_prefix", legacy="deberta"),),
             ),
         ),
         cross=None,
         prompt=_DEBERTA_PROMPT,
-        unsupported=(("prefix_tuning", LEGACY_ATTENTION),),
     ),
     bert_like(
         "deberta-v2",
@@ -263,12 +265,11 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
                 bert_sites(),
                 qkv("attention.self", "query_proj", "key_proj", "value_proj")
                 + ffn("intermediate.dense", "output.dense"),
-                _BERT_ATTN,
+                (AttentionSite("attention.self", "self_prefix", legacy="deberta-v2"),),
             ),
         ),
         cross=None,
         prompt=_DEBERTA_PROMPT,
-        unsupported=(("prefix_tuning", LEGACY_ATTENTION),),
     ),
     ArchitectureSpec(
         name="albert",
@@ -348,14 +349,13 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
                 "h",
                 _GPTJ_LAYER,
                 qkv("attn", "q_proj", "k_proj", "v_proj") + ffn("mlp.fc_in", "mlp.fc_out"),
-                (AttentionSite("attn", "self_prefix"),),
+                (AttentionSite("attn", "self_prefix", legacy="gptj"),),
             ),
         ),
         invertible=InvertibleSite(store="", first_layer="h.0"),
         prompt=PromptSite("wte", mode="inputs_embeds"),
         titles=("GPT-J",),
         reference="native",
-        unsupported=(("prefix_tuning", LEGACY_ATTENTION),),
     ),
     decoder("llama", ("llama", "mistral"), ("Llama", "Mistral"), "native", lora=_LLAMA_LORA),
     decoder("qwen2", ("qwen2", "qwen3"), ("Qwen2", "Qwen3"), "plugin"),
@@ -411,6 +411,7 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
         ("Whisper",),
         "native",
         sites=(pre_ln_seq2seq_sites(False), pre_ln_seq2seq_sites(True)),
+        prompt=None,
         unsupported=(("prompt_tuning", NO_TOKEN_PROMPT),),
     ),
     ArchitectureSpec(
@@ -457,6 +458,7 @@ REFERENCE_SPECS: tuple[ArchitectureSpec, ...] = (
         name="clip-vision",
         model_types=("clip_vision_model",),
         layer_groups=(clip_group("", "clip_vision_model_self_prefix"),),
+        invertible=InvertibleSite(store="", first_layer="encoder.layers.0"),  # acts on the normed patch embeddings
         prompt=ENCODER_PROMPT,
         titles=("CLIP (vision model)",),
         reference="native",

@@ -15,7 +15,9 @@ values by ``g[-1]`` (``shared_gating``: one gate for both).
 
 Prefixes are computed inside each attention call (only that layer's slice of the last linear layer), so
 activation checkpointing re-computes them with the layer, also with ``use_reentrant=True``. They are added through
-the attention-function wrapper of :mod:`adapters.architectures.attention`; no attention code is copied.
+the attention-function wrapper of :mod:`adapters.architectures.attention`, or, for the families whose attention
+modules compute attention themselves (GPT-J, DeBERTa, DeBERTa-v2, MPNet: ``AttentionSite.legacy``), through the glue of
+:mod:`adapters.architectures.legacy_attention`; no attention code is copied.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..architectures.attention import (
     shift_position_bias,
     unhooked_implementation,
 )
+from ..architectures.legacy_attention import add_legacy_hook, legacy_hooks, remove_legacy_hook
 from ..architectures.spec import AttentionSite
 from ..composition import AdapterCompositionBlock, BatchSplit, MultiTask, Parallel, Stack
 from ..configuration import ConfigUnion, PrefixTuningConfig
@@ -177,12 +180,18 @@ class PrefixAttentionSite:
     # installation ----------------------------------------------------------------------------------------------
     def install(self) -> None:
         runtime = self.runtime
-        runtime.hook_attention(self.module, _HOOK_KEY, self)
+        if self.site.legacy is not None:  # the module computes attention itself: its family's glue
+            add_legacy_hook(runtime, self.site.legacy, self.module, _HOOK_KEY, self)
+        else:
+            runtime.hook_attention(self.module, _HOOK_KEY, self)
         self._handles.append(runtime.register_input_hook(self._before, HOOK_CONSUME, module=self.module))
         self._handles.append(runtime.register_output_hook(self.module, self._after, HOOK_CONSUME))
 
     def uninstall(self) -> None:
-        self.runtime.unhook_attention(self.module, _HOOK_KEY)
+        if self.site.legacy is not None:
+            remove_legacy_hook(self.runtime, self.module, _HOOK_KEY)
+        else:
+            self.runtime.unhook_attention(self.module, _HOOK_KEY)
         for handle in self._handles:
             self.runtime.remove_hook(handle)
         self._handles.clear()
@@ -374,7 +383,7 @@ def prefix_geometry(model_config, site: AttentionSite) -> tuple[int, int]:
 
 def _site_hook(ref: LayerRef, site: AttentionSite) -> PrefixAttentionSite | None:
     module, _ = resolve_path(ref.module, site.path)
-    return attention_hooks(module).get(_HOOK_KEY)
+    return attention_hooks(module).get(_HOOK_KEY) or legacy_hooks(module).get(_HOOK_KEY)
 
 
 def check_support(runtime: AdapterRuntime, config: PrefixTuningConfig) -> str | None:

@@ -89,12 +89,19 @@ class PromptTuningLayer(nn.Module):
         runtime = self.__dict__["_runtime"]
         site = runtime.spec.prompt
         handles = self.__dict__["_handles"]
-        handles.append(runtime.register_input_hook(self._on_inputs, INPUT_REWRITE))
+        base = runtime.base_model
+        inputs = resolve_path(base, site.inputs)[0] if site.inputs else None
+        handles.append(runtime.register_input_hook(self._on_inputs, INPUT_REWRITE, module=inputs))
         if site.mode == "embedding_output":
-            embedding, _ = resolve_path(runtime.base_model, site.embedding)
+            embedding, _ = resolve_path(base, site.embedding)
             handles.append(embedding.register_forward_hook(self._on_embedding, prepend=True))
+        if site.cross is not None:
+            decoder, _ = resolve_path(base, site.cross)
+            handles.append(runtime.register_input_hook(self._on_decoder_inputs, INPUT_REWRITE, module=decoder))
         model = runtime.model
-        if model is not runtime.base_model and not getattr(model, "aligns_prompt_inputs", False):
+        # encoder-decoder models: token-level labels belong to the decoder, which has no prompt
+        aligned = getattr(model, "aligns_prompt_inputs", False) or site.cross is not None
+        if model is not base and not aligned:
             handles.append(runtime.register_input_hook(self._on_model_inputs, INPUT_REWRITE, module=model))
 
     def uninstall(self) -> None:
@@ -131,15 +138,32 @@ class PromptTuningLayer(nn.Module):
             if prefill:
                 embedded = kwargs.get("inputs_embeds")
                 if embedded is None:
-                    embedding, _ = resolve_path(module, site.embedding)
+                    embedding, _ = resolve_path(self.__dict__["_runtime"].base_model, site.embedding)
                     embedded = embedding(kwargs["input_ids"])
                 kwargs["inputs_embeds"] = prompt.insert(embedded)
                 kwargs["input_ids"] = None
                 if isinstance(kwargs.get("token_type_ids"), torch.Tensor):
                     kwargs["token_type_ids"] = insert_columns(kwargs["token_type_ids"], place, 0)
         if prefill:
-            call.scratch[PROMPT_PLACEMENT] = place
+            if site.cross is None:  # the prompt's positions are in the model's output: heads align with them
+                call.scratch[PROMPT_PLACEMENT] = place
             call.scratch[_PROMPT] = prompt
+        return (), kwargs
+
+    def _on_decoder_inputs(self, module: nn.Module, args: tuple, kwargs: dict):
+        """Encoder-decoder models: the decoder's cross-attention mask gets the prompt positions of the encoder
+        output. The encoder may have run in another call (``generate()`` runs it on its own), so the mask is
+        extended when the encoder output is longer than the mask by the active prompt's length."""
+        prompt = self.active_prompt(self.__dict__["_runtime"].current())
+        if prompt is None:
+            return None
+        kwargs = call_kwargs(module, args, kwargs)
+        mask, encoded = kwargs.get("encoder_attention_mask"), kwargs.get("encoder_hidden_states")
+        if not isinstance(mask, torch.Tensor) or not isinstance(encoded, torch.Tensor) or mask.dim() != 2:
+            return None
+        if encoded.shape[1] != mask.shape[1] + prompt.prompt_length:
+            return None
+        kwargs["encoder_attention_mask"] = insert_columns(mask, (prompt.position, prompt.prompt_length), 1)
         return (), kwargs
 
     def _on_embedding(self, module: nn.Module, args: tuple, output):
@@ -236,7 +260,7 @@ def _embedding_size(config) -> int:
 
 def check_support(runtime: AdapterRuntime, config: PromptTuningConfig) -> str | None:
     if runtime.spec.prompt is None:
-        return f"prompt tuning is not available for {runtime.spec.name} (encoder-decoder models are not supported)"
+        return f"prompt tuning is not available for {runtime.spec.name} (its spec has no prompt site)"
     return None
 
 
