@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from . import configuration as _configuration
+from .architectures.interface import AdapterModelInterface
 from .auto import ADAPTER_MODEL_CLASSES as _ADAPTER_MODEL_CLASSES
 from .auto import ADAPTER_MODEL_MAPPING, AutoAdapterModel, legacy_class
 from .composition import (
@@ -42,6 +43,8 @@ from .errors import (
     CheckpointError,
     CompositionError,
     ConfigFieldError,
+    TrainingSetupError,
+    UnsafeArchiveError,
     UnsupportedAttentionError,
     UnsupportedMethodError,
     UnsupportedModelError,
@@ -62,12 +65,17 @@ from .heads import (
     Seq2SeqLMHead,
     TaggingHead,
 )
+from .io.download import ADAPTER_CACHE
+from .io.hub import AdapterInfo, AdapterType, get_adapter_info, list_adapters
+from .io.peft_export import export_to_peft
 from .methods import AdapterMethod
 from .model import ModelAdaptersMixin
 from .version import __version__
-from .wrappers import init
+from .wrappers import init, load_model
 
 globals().update(_ADAPTER_MODEL_CLASSES)
+
+_TRAINING = ("AdapterTrainer", "Seq2SeqAdapterTrainer", "AdapterArguments", "setup_adapter_training")
 
 __all__ = [
     "__version__",
@@ -90,6 +98,8 @@ __all__ = [
     "MultiHeadOutput",
     "ModelWithFlexibleHeadsAdaptersMixin",
     "init",
+    "load_model",
+    "AdapterModelInterface",
     "ModelAdaptersMixin",
     "AdapterMethod",
     "AdapterSetup",
@@ -116,12 +126,28 @@ __all__ = [
     "UnsupportedMethodError",
     "UnsupportedModelError",
     "UnsupportedAttentionError",
+    "UnsafeArchiveError",
+    # sharing (the reference's adapters.utils names) and PEFT interop
+    "ADAPTER_CACHE",
+    "AdapterInfo",
+    "AdapterType",
+    "get_adapter_info",
+    "list_adapters",
+    "export_to_peft",
+    "TrainingSetupError",
+    # training (imported on first use: transformers' Trainer is slow to import)
+    *_TRAINING,
     *_configuration.__all__,
 ]
 
 
 def __getattr__(name: str):
-    """Old adapter-transformers names (``AutoModelWithHeads``, ``BertModelWithHeads``, ...) with a warning."""
+    """The training names (imported on first use) and old adapter-transformers names (``AutoModelWithHeads``,
+    ``BertModelWithHeads``, ...) with a warning."""
+    if name in _TRAINING:
+        from . import training
+
+        return getattr(training, name)
     target = legacy_class(name)
     if target is None:
         raise AttributeError(f"module 'adapters' has no attribute {name!r}")

@@ -20,6 +20,10 @@ __all__ = [
     "CompositionError",
     "CheckpointError",
     "AdapterFileNotFoundError",
+    "UnsafeArchiveError",
+    "TrainingSetupError",
+    "DataError",
+    "ModelLoadError",
 ]
 
 
@@ -66,3 +70,21 @@ class CheckpointError(AdapterError, ValueError):
 
 class AdapterFileNotFoundError(AdapterError, FileNotFoundError):
     """A path given to a load function is not a saved adapter (a required file is missing)."""
+
+
+class UnsafeArchiveError(AdapterError, ValueError):
+    """A downloaded adapter archive was refused: a member with an absolute path, ``..``, a link or a device, or more
+    content than the size limit allows. Nothing from it was written."""
+
+
+class TrainingSetupError(AdapterError, ValueError):
+    """A model is not ready for adapter training (no active adapter setup, or an unfrozen base model); the message
+    names the call that prepares it (``model.train_adapter(...)``)."""
+
+
+class DataError(AdapterError, ValueError):
+    """Training or evaluation data cannot be read: a missing file, an unknown dataset name, missing columns."""
+
+
+class ModelLoadError(AdapterError, OSError):
+    """The base model of a training run, or a saved adapter for it, cannot be loaded."""

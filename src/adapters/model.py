@@ -28,6 +28,7 @@ from .composition import AdapterCompositionBlock, Fuse, Stack, parse_composition
 from .configuration import AdapterConfig, ConfigUnion, ModelAdaptersConfig
 from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
 from .fusion_api import FusionMixin
+from .hub_api import HubMixin
 from .io.format import refuse_custom_weights_loaders
 from .io.loading import load_adapter
 from .io.saving import save_adapter, save_all_adapters
@@ -62,7 +63,7 @@ def _check_adapter_name(name: Any) -> None:
         ) from None
 
 
-class ModelAdaptersMixin(FusionMixin):
+class ModelAdaptersMixin(FusionMixin, HubMixin):
     """Adapter management for a transformers model (mixed in by :func:`adapters.init`)."""
 
     adapters_config: ModelAdaptersConfig
@@ -135,7 +136,9 @@ class ModelAdaptersMixin(FusionMixin):
                 method = method_for_config(member)
             except UnsupportedMethodError as error:
                 return str(error)
-            problem = method.check_support(self._adapter_runtime, member)
+            problem = self._adapter_runtime.spec.reason_unsupported(method.name) or method.check_support(
+                self._adapter_runtime, member
+            )
             if problem is not None:
                 return problem
         return None
@@ -333,10 +336,17 @@ class ModelAdaptersMixin(FusionMixin):
         meta_dict: dict | None = None,
         custom_weights_loaders: Any = None,
         use_safetensors: bool = True,
+        model_card: bool | dict | None = None,
     ) -> None:
-        """Save adapter ``adapter_name`` (config and weights) to ``save_directory`` in the reference format."""
+        """Save adapter ``adapter_name`` (config and weights) to ``save_directory`` in the reference format.
+
+        ``model_card=True`` (or a dict of card arguments, see ``save_adapter_card``) also writes a README.md.
+        """
         refuse_custom_weights_loaders(custom_weights_loaders, "save_adapter")
         save_adapter(self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        if model_card:
+            card_kwargs = model_card if isinstance(model_card, dict) else {}
+            self.save_adapter_card(save_directory, adapter_name, **card_kwargs)
 
     def save_all_adapters(
         self,
@@ -364,8 +374,13 @@ class ModelAdaptersMixin(FusionMixin):
         use_safetensors: bool | None = None,
         **kwargs: Any,
     ) -> str:
-        """Load a saved adapter and return its name in the model (``load_as`` or the saved name).
+        """Load an adapter and return its name in the model (``load_as`` or the saved name).
 
+        ``adapter_name_or_path`` is looked up in this order (docs/sharing.md): a local folder, an http(s) URL of a
+        zip/tar archive or folder (downloaded once into ``ADAPTER_CACHE``), a Hugging Face Hub repo id (``version``
+        is the revision; ``cache_dir=`` and offline mode are honoured), a legacy AdapterHub identifier such as
+        ``"sentiment/sst-2@ukp"``. A PEFT LoRA, DoRA or (IA)³ checkpoint is converted on load. ``config`` and
+        ``model_name`` are deprecated: they only select adapters of the AdapterHub index (elsewhere they raise).
         ``loading_info={}`` as a keyword receives ``missing_keys`` and ``unexpected_keys``. Safetensors files are
         preferred when a folder has both formats; ``.bin`` files are read with ``torch.load(weights_only=True)``.
         On failure the model is left exactly as it was.
@@ -374,6 +389,8 @@ class ModelAdaptersMixin(FusionMixin):
         return load_adapter(
             self,
             adapter_name_or_path,
+            config=config,
+            model_name=model_name,
             version=version,
             load_as=load_as,
             leave_out=leave_out,

@@ -1,18 +1,37 @@
-"""``adapters.init``: give a plain transformers model the adapter API, in place."""
+"""``adapters.init``: give a plain transformers model the adapter API, in place; ``adapters.load_model``: load a
+model saved with adapters (and, for custom models, its ``adapter_interface.json``)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from .architectures.attach import spec_for_model
+from .architectures.interface import INTERFACE_CONFIG_NAME, AdapterModelInterface, load_interface
+from .configuration import ModelAdaptersConfig
+from .errors import AdapterConfigError, CheckpointError
 from .heads.static import StaticHeadsMixin
 from .model import ModelAdaptersMixin
 
-__all__ = ["init"]
+__all__ = ["init", "load_model"]
 
 _CLASS_CACHE: dict[type, type] = {}
+
+
+class _InterfaceFiles:
+    """Writes the model's :class:`AdapterModelInterface` (if it has one) next to its weights."""
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        interface = self.__dict__.get("_adapter_interface")
+        if interface is not None:
+            interface.save(save_directory, self.config.model_type)
+        return result
 
 
 def _adapter_class(cls: type) -> type:
@@ -21,26 +40,99 @@ def _adapter_class(cls: type) -> type:
     if cls not in _CLASS_CACHE:
         _CLASS_CACHE[cls] = type(
             cls.__name__,
-            (StaticHeadsMixin, ModelAdaptersMixin, cls),
+            (_InterfaceFiles, StaticHeadsMixin, ModelAdaptersMixin, cls),
             {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__},
         )
     return _CLASS_CACHE[cls]
 
 
-def init(model: nn.Module, adapters_config: Any = None, interface: Any = None) -> nn.Module:
-    """Enable adapters on ``model`` (a transformers base-model or static-head model), in place.
+def init(model: nn.Module, adapters_config: Any = None, interface: AdapterModelInterface | None = None) -> nn.Module:
+    """Enable adapters on ``model`` (a transformers base-model or static-head model, or your own model), in place.
 
     The model's modules keep their classes and state-dict keys; only the top-level object gains the adapter API
     (``add_adapter``, ``set_active_adapters``, ...). Calling it twice is a no-op. Returns the same model object.
+    Where adapters go comes from ``interface`` if given, else from the model type's spec, else from the generic
+    fallback (see docs/adding_architecture.md).
 
     Raises:
-        UnsupportedModelError: the model's family has no architecture spec (the message lists supported types).
+        UnsupportedModelError: no spec, no interface, and the generic fallback could not derive one (the message
+            names the model type and what was missing).
+        AdapterConfigError: ``interface`` is not an :class:`AdapterModelInterface`.
     """
     if isinstance(model, ModelAdaptersMixin):
         return model
     if interface is not None:
-        raise NotImplementedError("Custom AdapterModelInterface objects are not supported yet.")
-    spec_for_model(model)
+        if not isinstance(interface, AdapterModelInterface):
+            raise AdapterConfigError(f"interface must be an AdapterModelInterface, got {type(interface).__name__}.")
+        model.__dict__["_adapter_interface"] = interface
+    try:
+        spec_for_model(model)
+    except Exception:
+        model.__dict__.pop("_adapter_interface", None)
+        raise
+    if isinstance(adapters_config, dict):
+        adapters_config = ModelAdaptersConfig.from_dict(adapters_config)
     model.__class__ = _adapter_class(type(model))
     model._init_adapters(adapters_config)
     return model
+
+
+def load_model(
+    model_name_or_path: str | Path,
+    model_class: type,
+    interface: AdapterModelInterface | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Load a model saved with ``save_pretrained`` after :func:`init`, with its adapters.
+
+    ``model_class`` is the transformers class to load (e.g. ``AutoModelForCausalLM`` or ``Qwen2ForCausalLM``).
+    The interface is ``interface`` or the saved ``adapter_interface.json``; adapters listed in the saved config are
+    re-created and their weights read from the checkpoint. ``kwargs`` go to ``from_pretrained``.
+
+    Raises:
+        CheckpointError: the checkpoint lists adapters whose weights it does not contain.
+    """
+    folder = Path(model_name_or_path)
+    if interface is None and folder.is_dir():
+        interface = load_interface(folder)
+    model = model_class.from_pretrained(model_name_or_path, **kwargs)
+    saved = getattr(model.config, "adapters", None)
+    adapters_config = ModelAdaptersConfig.from_dict(saved) if isinstance(saved, dict) and saved else None
+    if isinstance(saved, dict):
+        del model.config.adapters
+    init(model, adapters_config=adapters_config, interface=interface)
+    if adapters_config is not None and len(adapters_config.adapters):
+        _load_adapter_weights(model, folder)
+    return model
+
+
+def _load_adapter_weights(model: nn.Module, folder: Path) -> None:
+    from .methods import adapter_key_pattern
+
+    names = list(model.adapters_config.adapters)
+    patterns = [adapter_key_pattern(name) for name in names]
+    expected = {k for k in model.state_dict() if any(p.search(k) for p in patterns)}
+    found: dict[str, torch.Tensor] = {}
+    for path in _weight_files(folder):
+        found.update({k: v for k, v in load_file(str(path)).items() if k in expected})
+    missing = sorted(expected - set(found))
+    if missing:
+        raise CheckpointError(
+            f"{folder} lists adapters {names} but its weights lack {len(missing)} of their tensors, e.g. "
+            f"{missing[:3]}."
+        )
+    model.load_state_dict(found, strict=False)
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return [folder / shard for shard in shards]
+    single = folder / "model.safetensors"
+    if not single.is_file():
+        raise CheckpointError(
+            f"No model.safetensors in {folder}; load_model reads adapter weights from local safetensors "
+            f"checkpoints (and {INTERFACE_CONFIG_NAME} if present)."
+        )
+    return [single]

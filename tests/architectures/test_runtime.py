@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from adapters import AdapterSetup, Fuse, MultiTask, Stack
-from contract.helpers import adapter_model, randomize_adapter
+from contract.helpers import adapter_model, make_trainable, randomize_adapter
 from tiny_models import inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing_enable.*:FutureWarning")
@@ -76,19 +76,7 @@ def _trainable_model(family: str, case: str, checkpointing: dict | None):
     names, setup, call_kwargs = CASES[case](model)
     for name in names:
         randomize_adapter(model, name)
-    model.freeze_model(True)
-    for name in names:
-        for _, param in model._adapter_parameters(name):
-            param.requires_grad_(True)
-    for name, param in model.named_parameters():
-        if "adapter_fusion_layer" in name:
-            param.requires_grad_(True)
-    for module in model.modules():  # deterministic: no dropout
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    if checkpointing is not None:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
-    model.train()
+    make_trainable(model, names, checkpointing)
     return model, setup, call_kwargs
 
 

@@ -33,3 +33,11 @@ def test_unknown_command_exits_with_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["no-such-command"])
     assert exit_info.value.code == 2
+
+
+def test_every_command_has_help(capsys):
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args([name, "--help"])
+        assert exit_info.value.code == 0, name
+        assert "usage: adapters " + name in capsys.readouterr().out

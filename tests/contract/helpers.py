@@ -48,3 +48,22 @@ def _modules(model, name):
 
 def all_hooks(model) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def make_trainable(model, names, checkpointing: dict | None = None) -> None:
+    """Freeze the base model, unfreeze adapters ``names`` and fusion layers, switch dropout off, enable gradient
+    checkpointing with ``checkpointing`` (if given) and set training mode."""
+    model.freeze_model(True)
+    for name in names:
+        for _, param in model._adapter_parameters(name):
+            param.requires_grad_(True)
+    for name, param in model.named_parameters():
+        if "adapter_fusion_layer" in name:
+            param.requires_grad_(True)
+    for module in model.modules():  # deterministic: no dropout
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    if checkpointing is not None:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
+    model.train()
+

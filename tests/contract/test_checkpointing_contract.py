@@ -12,7 +12,7 @@ import torch
 
 from adapters import AdapterSetup, Fuse, MultiTask
 from contract.configs import configs_for, load, registered_groups
-from contract.helpers import adapter_model, randomize_adapter
+from contract.helpers import adapter_model, make_trainable, randomize_adapter
 from tiny_models import ENCODER_DECODER, FAMILIES, inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing_enable.*:FutureWarning")
@@ -44,19 +44,7 @@ def _grads(family: str, group: str, checkpointing: dict | None) -> dict[str, tor
     names, setup, call_kwargs = _add(model, group)
     for name in names:
         randomize_adapter(model, name)
-    model.freeze_model(True)
-    for name in names:
-        for _, param in model._adapter_parameters(name):
-            param.requires_grad_(True)
-    for name, param in model.named_parameters():
-        if "adapter_fusion_layer" in name:
-            param.requires_grad_(True)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    if checkpointing is not None:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
-    model.train()
+    make_trainable(model, names, checkpointing)
     with AdapterSetup(setup):
         hidden = model(**inputs(family), **call_kwargs).last_hidden_state
     hidden.pow(2).mean().backward()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tiny_models import ENCODER_DECODER, VOCAB, config
+from tiny_models import ALL_ENCODER_DECODER, VOCAB, config
 
 NUM_LABELS = 3
 
@@ -13,7 +13,7 @@ def head_config(family: str):
     """The tiny config with a padding token (needed by decoder classification) and three labels."""
     cfg = config(family)
     cfg.num_labels = NUM_LABELS
-    if family != "vit" and cfg.pad_token_id is None:
+    if getattr(cfg, "pad_token_id", 0) is None:
         cfg.pad_token_id = 0
     return cfg
 
@@ -24,7 +24,7 @@ def batch_for(family: str, head_type: str, seed: int = 3) -> dict[str, torch.Ten
     if head_type == "image_classification":
         return {"pixel_values": torch.randn(2, 3, 32, 32, generator=g), "labels": torch.tensor([0, 2])}
     ids = torch.randint(3, VOCAB, (2, 7), generator=g)
-    if family in ENCODER_DECODER:
+    if family in ALL_ENCODER_DECODER:
         ids[:, -1] = cfg.eos_token_id
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     if head_type in ("classification", "multilabel_classification"):

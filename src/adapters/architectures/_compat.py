@@ -22,6 +22,7 @@ __all__ = [
     "SUPPORTED_PREFIX_BACKENDS",
     "PACKED_SEQUENCE_KWARGS",
     "backend_function",
+    "computes_own_eager_attention",
     "register_attention_backend",
 ]
 
@@ -68,3 +69,10 @@ def backend_function(module: nn.Module, backend: str) -> Callable:
             )
         _EAGER_FUNCTIONS[cls] = function
     return function
+
+
+def computes_own_eager_attention(module: nn.Module) -> bool:
+    """Whether ``module`` computes attention with its own code instead of the interface when its implementation is
+    ``"eager"`` (GPT-2 with ``reorder_and_upcast_attn``: it upcasts to float32 and reorders the scaling)."""
+    return bool(getattr(module, "reorder_and_upcast_attn", False))
+

@@ -29,7 +29,6 @@ from .attention import (
 )
 from .call import FORWARD_OPTIONS, AdapterCall
 from .spec import ArchitectureSpec, LayerGroup
-from .specs import spec_for_model_type, supported_model_types
 
 __all__ = [
     "AdapterRuntime",
@@ -58,6 +57,17 @@ INPUT_REWRITE = 0  # the hook changes the forward arguments (prompt tuning exten
 INPUT_CAPTURE = 1  # the hook reads the final arguments (ReFT reads the attention mask)
 
 _REPLAYS_CALL = "_adapters_replays_call"
+
+
+@contextlib.contextmanager
+def _thread_value(local: threading.local, name: str, value: Any, default: Any) -> Iterator[None]:
+    """Set attribute ``name`` of the per-thread ``local`` inside the block; restore the previous value after."""
+    previous = getattr(local, name, default)
+    setattr(local, name, value)
+    try:
+        yield
+    finally:
+        setattr(local, name, previous)
 
 
 def _checkpoint_with_call(runtime: AdapterRuntime, checkpoint: Callable) -> Callable:
@@ -118,15 +128,11 @@ def resolve_path(root: nn.Module, path: str) -> tuple[nn.Module, str]:
 
 
 def spec_for_model(model: nn.Module) -> ArchitectureSpec:
-    """The spec of the model's family; :class:`UnsupportedModelError` lists the supported types otherwise."""
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    spec = spec_for_model_type(model_type) if model_type else None
-    if spec is None:
-        raise UnsupportedModelError(
-            f"Model type {model_type!r} ({type(model).__name__}) is not supported. Supported model types: "
-            f"{', '.join(supported_model_types())}."
-        )
-    return spec
+    """The spec of the model's family (see :mod:`adapters.architectures.resolve`); :class:`UnsupportedModelError`
+    names the model type and what could not be found otherwise."""
+    from .resolve import resolve_spec
+
+    return resolve_spec(model)
 
 
 class AdapterRuntime:
@@ -193,24 +199,14 @@ class AdapterRuntime:
     def bound(self, call: AdapterCall | None) -> Iterator[None]:
         """Make ``call`` the call in progress on this thread inside the block (a gradient-checkpointing recompute
         re-binds the record of the forward it replays)."""
-        local = self._local
-        previous = getattr(local, "call", None)
-        local.call = call
-        try:
+        with _thread_value(self._local, "call", call, None):
             yield
-        finally:
-            local.call = previous
 
     @contextlib.contextmanager
     def replicated_inputs(self) -> Iterator[None]:
         """Inside the block, calls on this thread get inputs already replicated for ``Parallel`` (generation)."""
-        local = self._local
-        previous = getattr(local, "replicated", False)
-        local.replicated = True
-        try:
+        with _thread_value(self._local, "replicated", True, False):
             yield
-        finally:
-            local.replicated = previous
 
     def prepare_checkpointing(self) -> None:
         """Wrap the gradient-checkpointing function of every checkpointable module (once per function) so that the

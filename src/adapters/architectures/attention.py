@@ -40,6 +40,7 @@ from ._compat import (
     PACKED_SEQUENCE_KWARGS,
     SUPPORTED_PREFIX_BACKENDS,
     backend_function,
+    computes_own_eager_attention,
     register_attention_backend,
 )
 
@@ -91,6 +92,12 @@ class AttentionCall:
 # --------------------------------------------------------------------------------------------------------------
 def _hooked(backend: str) -> Callable:
     def adapters_attention(module, query, key, value, attention_mask, *args, **kwargs):
+        if backend == EAGER and computes_own_eager_attention(module):
+            raise UnsupportedAttentionError(
+                f"{type(module).__name__} computes eager attention with its own code (reorder_and_upcast_attn), "
+                "which attention hooks (prefix tuning) cannot extend; use attn_implementation='sdpa' or "
+                "reorder_and_upcast_attn=False."
+            )
         fn = backend_function(module, backend)
         hooks = module.__dict__.get(_HOOKS_ATTR)
         if not hooks:

@@ -20,7 +20,7 @@ __all__ = ["install_parallel_replication", "REPLICATED_INPUTS", "replicate"]
 
 REPLICATED_INPUTS = (
     "input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds", "pixel_values",
-    "decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds", "hidden_states",
+    "decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds", "hidden_states", "input_features",
 )  # fmt: skip
 
 _DONE = "parallel_replicated"

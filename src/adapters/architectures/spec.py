@@ -46,6 +46,17 @@ class BottleneckSite:
         norm: path of the post-LayerNorm (post-LN families) or ``None`` (pre-LN families).
         dropout_attr: for post-LN layers that apply functional dropout to ``h`` (BART), the layer attribute holding
             the dropout probability; the adapter applies it itself so training matches the reference.
+        residual_extra: for parallel blocks whose sub-blocks share one residual (GPT-J: ``x + attn(ln(x)) +
+            mlp(ln(x))``), the module whose (adapted) output is added to the captured residual, so the FFN adapter
+            sees ``x + attn'`` as its residual, as in the reference.
+        inner_norm: for pre-LN families with a norm after the sub-block (Gemma 2/3's ``post_attention_layernorm``):
+            the adapter's input is ``inner_norm(h + residual)`` (the reference's plugin interface ``layer_ln_1`` /
+            ``layer_ln_2``); the model still applies the norm to the adapted output.
+        output_scale: layer attribute by which the model multiplies ``h`` before adding the residual (BEiT's
+            learned ``lambda_1``/``lambda_2``, Granite's ``residual_multiplier``); the adapter sees the scaled
+            ``h`` and its result is divided by the scale so the model's own product gives it back.
+        has_residual: ``False`` where the block adds no residual of its own at this site (Phi's parallel FFN, in
+            the reference's plugin interface): the adapter sees ``h`` alone.
     """
 
     location: str
@@ -56,6 +67,10 @@ class BottleneckSite:
     residual_arg: int = 0
     residual_kwarg: str = "hidden_states"
     dropout_attr: str | None = None
+    residual_extra: str | None = None
+    inner_norm: str | None = None
+    output_scale: str | None = None
+    has_residual: bool = True
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,13 @@ class ArchitectureSpec:
         prompt: where prompt tuning inserts its prompt, or ``None`` when the family has no prompt tuning.
         checkpoint_renames: renames between our base-relative adapter keys and the reference's, for families whose
             modules transformers 5 renamed (e.g. ViT).
+        titles: display names of ``model_types`` (same order) in docs (``docs/model_overview.md``).
+        reference: how the reference library supports the family: ``"native"`` (its own model classes),
+            ``"plugin"`` (its ``AdapterModelInterface``) or ``None`` (not at all).
+        cross: the sites a layer of the family has when it is used as a decoder with cross-attention
+            (``config.add_cross_attention``, e.g. BERT as the decoder of an ``EncoderDecoderModel``); added to every
+            layer group when the model's config asks for cross-attention.
+        unsupported: ``{method name: reason}`` for methods the family cannot run, with the reason shown to users.
     """
 
     name: str
@@ -210,3 +232,15 @@ class ArchitectureSpec:
     invertible: InvertibleSite | None = None
     prompt: PromptSite | None = None
     checkpoint_renames: tuple[KeyRename, ...] = field(default=())
+    titles: tuple[str, ...] = ()
+    reference: str | None = None
+    cross: LayerGroup | None = None
+    unsupported: tuple[tuple[str, str], ...] = ()
+
+    def title(self, model_type: str) -> str:
+        """The display name of ``model_type`` (the model type itself when no title is given)."""
+        return dict(zip(self.model_types, self.titles)).get(model_type, model_type)
+
+    def reason_unsupported(self, method: str) -> str | None:
+        """Why ``method`` cannot run on this family, or ``None``."""
+        return dict(self.unsupported).get(method)

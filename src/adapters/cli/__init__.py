@@ -20,6 +20,11 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "configs": "configs",
     "hash": "hash",
+    "convert": "convert",
+    "train": "train",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "summary": "summary",
 }
 
 

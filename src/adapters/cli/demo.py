@@ -1,4 +1,4 @@
-"""``adapters demo``: the offline demo job (see :mod:`adapters.demo`)."""
+"""``adapters demo``: the offline demo job (see :mod:`adapters.demo` and :mod:`adapters.demo_decoder`)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,28 @@ import argparse
 
 __all__ = ["HELP", "add_arguments", "run"]
 
-HELP = "train a seq_bn adapter on MiniLM + Rotten Tomatoes (offline)"
+HELP = "train a seq_bn adapter on MiniLM + Rotten Tomatoes with AdapterTrainer (offline); --decoder: LoRA on SmolLM2"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--examples", type=int, default=256)
+    parser.add_argument("--train-examples", type=int, default=6000, help="training reviews (default: 6000)")
+    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default: 1)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="learning rate (default: 2e-3)")
+    parser.add_argument("--output-dir", help="where to save the adapter (default: a new temporary folder)")
+    parser.add_argument("--min-accuracy", type=float, help="exit with 1 if the held-out accuracy is below this")
+    parser.add_argument("--decoder", action="store_true",
+                        help="instead: a LoRA adapter on SmolLM2-135M learns a reply format (generation before/after)")
+    parser.add_argument("--steps", type=int, default=30, help="training steps of --decoder (default: 30)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import train_sentiment_adapter
+    if args.decoder:
+        from ..demo_decoder import run_decoder_demo
 
-    result = train_sentiment_adapter(steps=args.steps, examples=args.examples)
-    return 0 if result.last_loss < result.first_loss else 1
+        result = run_decoder_demo(steps=args.steps, output_dir=args.output_dir)
+        return 0 if result.learned else 1
+    from ..demo import DemoSettings, run_demo
+
+    settings = DemoSettings(train_examples=args.train_examples, epochs=args.epochs, learning_rate=args.lr)
+    result = run_demo(settings, output_dir=args.output_dir)
+    return 1 if args.min_accuracy is not None and result.accuracy < args.min_accuracy else 0

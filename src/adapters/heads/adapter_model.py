@@ -79,13 +79,14 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         config = self.config
         start = getattr(config, "decoder_start_token_id", None)
         start = config.pad_token_id if start is None else start
+        family = head_family(config.model_type)
         if labels is not None and any(self.heads[h].config["head_type"] == "seq2seq_lm" for h in head_names):
-            if config.model_type == "mbart":  # mBART starts the decoder with the language id (the last token)
+            if family.labels_start == "language_id":  # mBART starts the decoder with the language id (last token)
                 from transformers.models.mbart.modeling_mbart import shift_tokens_right
 
                 return shift_tokens_right(labels, config.pad_token_id)
             return shift_right(labels, start, config.pad_token_id)
-        if input_ids is not None and config.model_type == "t5":
+        if input_ids is not None and family.decoder_start == "shift_inputs":
             return shift_right(input_ids, start, config.pad_token_id)
         return None
 

@@ -65,26 +65,28 @@ def _lm(
     )
 
 
-def _lm_head(head_type: str, module: str = "lm_head", ignored: tuple[str, ...] = ()) -> StaticHead:
-    config = {"layers": 1, "activation_function": None, "layer_norm": False, "bias": False}
+def _lm_head(head_type: str, module: str = "lm_head", ignored: tuple[str, ...] = (), bias: bool = False) -> StaticHead:
+    config = {"layers": 1, "activation_function": None, "layer_norm": False, "bias": bias}
     return StaticHead(head_type, config, ((module, 0),), ignored=ignored)
 
 
-def _bert_like(prefix: str, seq_cls: StaticHead, mc: StaticHead, mlm: StaticHead, clm_class: str) -> dict:
-    return {
+def _bert_like(prefix: str, seq_cls: StaticHead, mc: StaticHead, mlm: StaticHead, clm_class: str | None) -> dict:
+    entries = {
         f"{prefix}ForSequenceClassification": seq_cls,
         f"{prefix}ForMultipleChoice": mc,
         f"{prefix}ForTokenClassification": _single("tagging", "classifier"),
         f"{prefix}ForQuestionAnswering": _single("question_answering", "qa_outputs"),
         f"{prefix}ForMaskedLM": mlm,
-        clm_class: StaticHead(
+    }
+    if clm_class is not None:
+        entries[clm_class] = StaticHead(
             "causal_lm",
             {**mlm.config, "shift_labels": True},
             mlm.modules,
             mlm.params,
             activation_from_config=mlm.activation_from_config,
-        ),
-    }
+        )
+    return entries
 
 
 _BERT_MLM = _lm(
@@ -104,8 +106,37 @@ _ELECTRA_MLM = _lm(
 _DISTILBERT_CLS = (("pre_classifier", 1), ("classifier", 4))
 
 
-def _decoder_only(prefix: str, seq_cls_module: str, tagging_module: str, lm_class: str, qa_base: str | None):
-    return {
+def _albert() -> dict:
+    mlm = _lm("masked_lm", "predictions.dense", "predictions.LayerNorm", "predictions.decoder", "predictions.bias",
+              activation_attr="hidden_act")  # fmt: skip
+    heads = _bert_like(
+        "Albert",
+        _cls(1, (("classifier", 1),), use_pooler=True),
+        _cls(1, (("classifier", 1),), use_pooler=True, head_type="multiple_choice"),
+        mlm,
+        None,
+    )
+    return heads
+
+
+def _deberta(prefix: str) -> dict:
+    """DeBERTa(-v2): a pooler (dense + activation on the first token) before the classifier."""
+    mlm = _lm("masked_lm", "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+              "cls.predictions.decoder", "cls.predictions.bias", activation_attr="hidden_act")  # fmt: skip
+    pooled = (("pooler.dense", 1), ("classifier", 4))
+    return _bert_like(
+        prefix,
+        _cls(2, pooled, activation="gelu"),
+        _cls(2, pooled, activation="gelu", head_type="multiple_choice"),
+        mlm,
+        None,
+    )
+
+
+def _decoder_only(
+    prefix: str, seq_cls_module: str, tagging_module: str, lm_class: str | None, qa_base: str | None, lm_bias=False
+):
+    entries = {
         f"{prefix}ForSequenceClassification": _single(
             "classification", seq_cls_module, bias=False, use_pooler=False, dropout_prob=0.0
         ),
@@ -116,8 +147,10 @@ def _decoder_only(prefix: str, seq_cls_module: str, tagging_module: str, lm_clas
             (("qa_outputs", 1),),
             base_attribute=qa_base,
         ),
-        lm_class: _lm_head("causal_lm"),
     }
+    if lm_class is not None:
+        entries[lm_class] = _lm_head("causal_lm", bias=lm_bias)
+    return entries
 
 
 def _seq2seq(prefix: str, ignored: tuple[str, ...] = ()) -> dict:
@@ -164,6 +197,48 @@ STATIC_HEADS: dict[str, StaticHead] = {
     **_seq2seq("T5"),
     **_seq2seq("Bart", ignored=("final_logits_bias",)),
     **_seq2seq("MBart", ignored=("final_logits_bias",)),
+    # families added beyond the first thirteen
+    **{
+        name: head
+        for prefix in ("Xmod", "Camembert", "Data2VecText", "RobertaPreLayerNorm", "XLMRobertaXL")
+        for name, head in _bert_like(prefix, _ROBERTA_CLS, _ROBERTA_MC, _ROBERTA_MLM, f"{prefix}ForCausalLM").items()
+    },
+    **_bert_like(
+        "MPNet",
+        _ROBERTA_CLS,
+        _cls(1, (("classifier", 1),), use_pooler=True, head_type="multiple_choice"),
+        _ROBERTA_MLM,
+        None,
+    ),  # fmt: skip
+    **_albert(),
+    **_deberta("Deberta"),
+    **_deberta("DebertaV2"),
+    "BertGenerationDecoder": StaticHead(
+        "causal_lm",
+        {"layers": 1, "activation_function": None, "layer_norm": False, "bias": True, "shift_labels": True},
+        (("lm_head.decoder", 0),),
+        (("lm_head.bias", "0.bias"),),
+    ),
+    **_decoder_only("GPTJ", "score", "score", "GPTJForCausalLM", None, lm_bias=True),
+    **_decoder_only("Qwen3", "score", "score", "Qwen3ForCausalLM", "transformer"),
+    **_decoder_only("SmolLM3", "score", "score", "SmolLM3ForCausalLM", "transformer"),
+    **_decoder_only("Qwen3Moe", "score", "score", "Qwen3MoeForCausalLM", "transformer"),
+    **_decoder_only("Qwen2Moe", "score", "score", "Qwen2MoeForCausalLM", None),
+    **_decoder_only("Mixtral", "score", "score", "MixtralForCausalLM", None),
+    **_decoder_only("Phi", "score", "score", "PhiForCausalLM", None, lm_bias=True),
+    **_decoder_only("Phi3", "score", "score", "Phi3ForCausalLM", None),
+    **_decoder_only("Olmo2", "score", "score", "Olmo2ForCausalLM", None),
+    # Gemma 2/3 soft-cap their logits and Granite scales them: a plain causal LM head would not compute the same
+    # function, so their *ForCausalLM classes are not converted
+    **_decoder_only("Gemma2", "score", "score", None, None),
+    **_decoder_only("Gemma3Text", "score", "score", None, None),
+    **_decoder_only("Granite", "score", "score", None, None),
+    **_seq2seq("MT5"),
+    **_seq2seq("PLBart", ignored=("final_logits_bias",)),
+    "WhisperForConditionalGeneration": _lm_head("seq2seq_lm", module="proj_out"),
+    "BeitForImageClassification": StaticHead(
+        "image_classification", {"layers": 1, "activation_function": None, "use_pooler": True}, (("classifier", 1),)
+    ),
     "ViTForImageClassification": StaticHead(
         "image_classification", {"layers": 1, "activation_function": None, "use_pooler": False}, (("classifier", 1),)
     ),

@@ -21,7 +21,7 @@ from ..io.format import (
     read_weights,
     save_folder,
 )
-from ..io.loading import read_adapter_config, resolve_adapter_folder
+from ..io.resolve import resolve_adapter
 from ..version import __version__
 from .conversion import convert_static_keys, static_head, static_head_config
 
@@ -43,7 +43,7 @@ def has_saved_head(folder: str | Path) -> bool:
 def _meta(model, name: str | None, config: dict | None) -> dict[str, Any]:
     return {
         "config": config,
-        "hidden_size": model.config.hidden_size,
+        "hidden_size": model.config.get_text_config().hidden_size,
         "model_class": type(model).__name__,
         "model_name": getattr(model.config, "name_or_path", "") or "",
         "model_type": model.config.model_type,
@@ -204,8 +204,12 @@ def load_adapter_and_head(
     ``load_head(folder, adapter_name)``. A failing head removes an adapter that was newly added (nothing is left
     half-loaded); returns the adapter's name."""
 
-    folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
-    existed = (load_as or read_adapter_config(folder)[0]["name"]) in model.adapters_config
+    resolved = resolve_adapter(
+        adapter_name_or_path, version=version, default_model_name=model.config.name_or_path, **kwargs
+    )
+    folder, load_as = resolved.folder, load_as or resolved.name
+    existed = load_as in model.adapters_config
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("config", "model_name")}  # used by the resolution only
     name = load_adapter(
         str(folder), load_as=load_as, leave_out=leave_out, set_active=False, use_safetensors=use_safetensors, **kwargs
     )

@@ -85,6 +85,9 @@ class ModelWithFlexibleHeadsAdaptersMixin:
     head_types: tuple[str, ...] = ()
     # the heads align token-level inputs (labels, masks, positions) with a soft prompt themselves
     aligns_prompt_inputs = True
+    # heads average their loss over the batch (they take no num_items_in_batch): transformers' Trainer must scale the
+    # loss for gradient accumulation itself and must not multiply it by the number of processes
+    accepts_loss_kwargs = False
 
     def _init_heads(self) -> None:
         self.heads = nn.ModuleDict()
@@ -551,6 +554,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
         meta_dict=None,
         custom_weights_loaders=None,
         use_safetensors: bool = True,
+        **kwargs,
     ) -> None:
         """Save an adapter; with ``with_head`` (default) also the head of the same name, into the same folder."""
         super().save_adapter(
@@ -559,6 +563,7 @@ class ModelWithFlexibleHeadsAdaptersMixin:
             meta_dict=meta_dict,
             custom_weights_loaders=custom_weights_loaders,
             use_safetensors=use_safetensors,
+            **kwargs,
         )
         if with_head and adapter_name in self.heads:
             self.save_head(save_directory, adapter_name, use_safetensors=use_safetensors)

@@ -21,6 +21,7 @@ class StaticHeadsMixin:
         meta_dict=None,
         custom_weights_loaders=None,
         use_safetensors: bool = True,
+        **kwargs,
     ) -> None:
         super().save_adapter(
             save_directory,
@@ -28,6 +29,7 @@ class StaticHeadsMixin:
             meta_dict=meta_dict,
             custom_weights_loaders=custom_weights_loaders,
             use_safetensors=use_safetensors,
+            **kwargs,
         )
         if with_head:
             save_static_head(self, save_directory, use_safetensors=use_safetensors)

@@ -33,7 +33,7 @@ def save_fusion(model, folder: str | Path, name: str, meta_dict: dict | None = N
     data = {
         "adapter_names": list(names),
         "config": config.to_dict(),
-        "hidden_size": model.config.hidden_size,
+        "hidden_size": model.config.get_text_config().hidden_size,
         "model_class": type(model).__name__,
         "model_name": getattr(model.config, "name_or_path", "") or "",
         "model_type": model.config.model_type,

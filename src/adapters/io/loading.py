@@ -26,6 +26,7 @@ from .format import (
     read_weights,
 )
 from .keys import adapter_state_dict, from_file_keys, rename_adapter_keys
+from .resolve import resolve_adapter, resolve_adapter_folder
 
 __all__ = ["load_adapter", "resolve_adapter_folder", "read_adapter_config"]
 
@@ -33,25 +34,6 @@ logger = logging.getLogger(__name__)
 
 # keys the reference library fails to write when saving from a base-model class (no leading "." before them)
 _REFERENCE_UNSAVED = re.compile(r"^shared_parameters\.")
-
-
-def resolve_adapter_folder(name_or_path: str | Path, version: str | None = None, **kwargs: Any) -> Path:
-    """A local adapter folder, or a Hugging Face Hub repo downloaded with ``snapshot_download``."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise AdapterFileNotFoundError(f"{path} is a file; load_adapter expects the folder written by save_adapter.")
-    try:
-        from huggingface_hub import snapshot_download
-
-        local = snapshot_download(str(name_or_path), revision=version, cache_dir=kwargs.get("cache_dir"))
-    except Exception as error:
-        raise AdapterFileNotFoundError(
-            f"Cannot load adapter {str(name_or_path)!r}: it is not a local folder and could not be fetched from the "
-            f"Hugging Face Hub ({type(error).__name__}: {error})."
-        ) from None
-    return Path(local)
 
 
 def read_adapter_config(folder: Path) -> tuple[dict[str, Any], AdapterConfig]:
@@ -115,6 +97,18 @@ def _copy_weights(model, name: str, tensors: dict[str, torch.Tensor], info: dict
             target.copy_(tensors[key].to(dtype=target.dtype, device=target.device))
 
 
+def _read_saved(model, folder: Path, load_as: str | None, use_safetensors: bool | None):
+    """``(name, config, tensors in model keys)`` of an adapter folder in our (the reference's) format."""
+    data, config = read_adapter_config(folder)
+    weights_path = find_weights_file(folder, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, use_safetensors)
+    saved_name, name = data["name"], load_as or data["name"]
+    tensors = from_file_keys(model, rename_adapter_keys(read_weights(weights_path), saved_name, name))
+    ignored = ignored_file_key_pattern()
+    if ignored is not None:
+        tensors = {k: v for k, v in tensors.items() if not ignored.search(k)}
+    return name, config, tensors
+
+
 def load_adapter(
     model,
     adapter_name_or_path: str | Path,
@@ -124,18 +118,34 @@ def load_adapter(
     set_active: bool = False,
     use_safetensors: bool | None = None,
     loading_info: dict | None = None,
+    config: Any = None,
+    model_name: str | None = None,
     **kwargs: Any,
 ) -> str:
-    """Load the adapter saved in ``adapter_name_or_path`` into ``model`` and return its name in the model."""
-    folder = resolve_adapter_folder(adapter_name_or_path, version=version, **kwargs)
-    data, config = read_adapter_config(folder)
-    weights_path = find_weights_file(folder, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, use_safetensors)
-    saved_name, name = data["name"], load_as or data["name"]
-    config = _with_leave_out(config, leave_out)
-    tensors = from_file_keys(model, rename_adapter_keys(read_weights(weights_path), saved_name, name))
-    ignored = ignored_file_key_pattern()
-    if ignored is not None:
-        tensors = {k: v for k, v in tensors.items() if not ignored.search(k)}
+    """Load the adapter ``adapter_name_or_path`` (a folder, URL, Hub repo or AdapterHub identifier, see
+    :mod:`adapters.io.resolve`; our format or a PEFT checkpoint) into ``model`` and return its name in the model."""
+    resolved = resolve_adapter(
+        adapter_name_or_path,
+        version=version,
+        config=config,
+        model_name=model_name,
+        default_model_name=getattr(model.config, "name_or_path", None),
+        **kwargs,
+    )
+    if resolved.format == "peft":
+        from .peft import read_peft_checkpoint
+
+        name, adapter_config, tensors = read_peft_checkpoint(model, resolved.folder, load_as or resolved.name)
+    else:
+        name, adapter_config, tensors = _read_saved(model, resolved.folder, load_as, use_safetensors)
+    _install(model, name, _with_leave_out(adapter_config, leave_out), tensors, leave_out, loading_info)
+    if set_active:
+        model.set_active_adapters(name)
+    return name
+
+
+def _install(model, name: str, config: AdapterConfig, tensors: dict, leave_out, loading_info: dict | None) -> None:
+    """Add adapter ``name`` (or overwrite an existing one with the same config) and copy ``tensors`` into it."""
     info: dict[str, list[str]] = {}
     if name in model.adapters_config:
         _overwrite(model, name, config, tensors, info)
@@ -156,9 +166,6 @@ def load_adapter(
         )
     if loading_info is not None:
         loading_info.update(info)
-    if set_active:
-        model.set_active_adapters(name)
-    return name
 
 
 def _overwrite(model, name: str, config: AdapterConfig, tensors: dict[str, torch.Tensor], info: dict) -> None:

@@ -18,7 +18,7 @@ def build_adapter_config_file(model, name: str, meta_dict: dict[str, Any] | None
     config = model.adapters_config.get(name)
     data: dict[str, Any] = {
         "config": config.to_dict(),
-        "hidden_size": model.config.hidden_size,
+        "hidden_size": model.config.get_text_config().hidden_size,
         "model_class": type(model).__name__,
         "model_name": getattr(model.config, "name_or_path", "") or "",
         "model_type": model.config.model_type,

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..architectures import site_variants
 from ..architectures.attach import HOOK_CONSUME, AdapterRuntime, resolve_path
 from ..architectures.spec import BottleneckSite
 from ..composition import AdapterCompositionBlock
@@ -196,8 +197,8 @@ class BottleneckLayer(nn.ModuleDict):
         self.location_key = site.location
         self.layer_idx = layer_index
         # scratch keys of this site (plain constants, so compiled code can use them)
-        residual_key, h_key = (f"bottleneck:{layer_index}:{site.location}:{part}" for part in ("residual", "h"))
-        self.__dict__.update(_site=site, _layer=layer, _runtime=runtime, _handles=[], _keys=(residual_key, h_key))
+        keys = tuple(f"bottleneck:{layer_index}:{site.location}:{part}" for part in ("residual", "h", "extra"))
+        self.__dict__.update(_site=site, _layer=layer, _runtime=runtime, _handles=[], _keys=keys)
 
     # hook installation ---------------------------------------------------------------------------------------
     def install(self) -> None:
@@ -210,6 +211,9 @@ class BottleneckLayer(nn.ModuleDict):
         if site.norm is not None:
             norm_module, _ = resolve_path(layer, site.norm)
             handles.append(runtime.register_output_hook(norm_module, self._on_norm, HOOK_CONSUME))
+        if site.residual_extra is not None:  # read after the other site's hook rewrote that output
+            extra_module, _ = resolve_path(layer, site.residual_extra)
+            handles.append(runtime.register_output_hook(extra_module, self._capture_extra, HOOK_CONSUME + 1))
 
     def uninstall(self) -> None:
         for handle in self.__dict__["_handles"]:
@@ -233,21 +237,33 @@ class BottleneckLayer(nn.ModuleDict):
         residual = args[site.residual_arg] if len(args) > site.residual_arg else kwargs.get(site.residual_kwarg)
         call.scratch[self.__dict__["_keys"][0]] = residual
 
+    def _capture_extra(self, module: nn.Module, args: tuple, output):
+        call, setup = self._active()
+        if setup is not None:
+            call.scratch[self.__dict__["_keys"][2]] = output[0] if isinstance(output, tuple) else output
+
     def _on_output(self, module: nn.Module, args: tuple, output):
         call, setup = self._active()
-        residual_key, h_key = self.__dict__["_keys"]
+        residual_key, h_key, extra_key = self.__dict__["_keys"]
         if setup is None or residual_key not in call.scratch:
             return None
         h = output[0] if isinstance(output, tuple) else output
-        if self.__dict__["_site"].norm is not None:
+        site, layer = self.__dict__["_site"], self.__dict__["_layer"]
+        if site.norm is not None:
             call.scratch[h_key] = h
             return None
-        new_h = self.compose(setup, h, call.scratch.pop(residual_key), None, model_adds_residual=True, call=call)
+        scale = site_variants.scale_of(site, layer)
+        h, residual = site_variants.adapter_inputs(
+            site, h, call.scratch.pop(residual_key), call.scratch.pop(extra_key, None), scale
+        )
+        norm = site_variants.norm_of(site, layer)
+        new_h = self.compose(setup, h, residual, norm, model_adds_residual=True, call=call)
+        new_h = site_variants.unscale(new_h, scale)
         return (new_h, *output[1:]) if isinstance(output, tuple) else new_h
 
     def _on_norm(self, module: nn.Module, args: tuple, output):
         call, setup = self._active()
-        residual_key, h_key = self.__dict__["_keys"]
+        residual_key, h_key, _ = self.__dict__["_keys"]
         if setup is None or h_key not in call.scratch or residual_key not in call.scratch:
             return None
         h, residual = call.scratch.pop(h_key), call.scratch.pop(residual_key)

@@ -114,7 +114,7 @@ def add_fusion(runtime: AdapterRuntime, fusion_name: str, names: list[str], conf
     dropout = config.dropout_prob
     if dropout is None:
         dropout = float(getattr(base.config, "attention_probs_dropout_prob", 0.0) or 0.0)
-    hidden = int(base.config.hidden_size)
+    hidden = int(base.config.get_text_config().hidden_size)
     built = [
         (ref, site, layer, place_like(AdapterFusionLayer(config, hidden, dropout), base))
         for ref, site, layer in _sites(runtime, names)

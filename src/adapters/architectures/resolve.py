@@ -1,0 +1,105 @@
+"""Find the architecture spec of a live model.
+
+In order: the user's :class:`~adapters.architectures.interface.AdapterModelInterface` given to ``adapters.init``
+(or read from ``adapter_interface.json``); the table (:mod:`adapters.architectures.specs`), with the family's
+cross-attention sites added when the config asks for cross-attention; an ``EncoderDecoderModel`` composed of the
+specs of its encoder and decoder; and last the generic fallback (:mod:`adapters.architectures.derive`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from torch import nn
+
+from ..errors import UnsupportedModelError
+from .spec import ArchitectureSpec, InvertibleSite, LayerGroup
+from .specs import spec_for_model_type
+
+__all__ = ["resolve_spec", "with_cross_attention", "encoder_decoder_spec"]
+
+ENCODER_DECODER_PROMPT = (
+    "an EncoderDecoderModel feeds two separately configured models; prompt tuning is not wired through it"
+)
+
+
+def resolve_spec(model: nn.Module) -> ArchitectureSpec:
+    """The spec for ``model`` (see the module docstring for the order of lookups)."""
+    interface = model.__dict__.get("_adapter_interface")
+    if interface is not None:
+        return interface.to_spec(model)
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None)
+    spec = spec_for_model_type(model_type) if model_type else None
+    if spec is not None:
+        return with_cross_attention(spec, config)
+    if model_type == "encoder-decoder":
+        return encoder_decoder_spec(model)
+    from .derive import derive_spec
+
+    return derive_spec(model)
+
+
+def with_cross_attention(spec: ArchitectureSpec, config) -> ArchitectureSpec:
+    """``spec`` with its cross-attention sites added to every layer group when ``config.add_cross_attention``."""
+    if spec.cross is None or not getattr(config, "add_cross_attention", False):
+        return spec
+    cross = spec.cross
+    groups = tuple(
+        replace(
+            group,
+            sites=group.sites + cross.sites,
+            lora_sites=group.lora_sites + cross.lora_sites,
+            attention_sites=group.attention_sites + cross.attention_sites,
+        )
+        for group in spec.layer_groups
+    )
+    return replace(spec, layer_groups=groups)
+
+
+def _prefixed(group: LayerGroup, prefix: str, encoder: bool) -> LayerGroup:
+    attention = tuple(
+        replace(site, location="encoder_prefix", config_flag="encoder_prefix")
+        if encoder and site.location == "self_prefix"
+        else site
+        for site in group.attention_sites
+    )
+    inputs = f"{prefix}.{group.inputs}" if group.inputs else prefix
+    return replace(group, path=f"{prefix}.{group.path}", attention_sites=attention, inputs=inputs)
+
+
+def encoder_decoder_spec(model: nn.Module) -> ArchitectureSpec:
+    """The spec of an ``EncoderDecoderModel``: its encoder's layers, then its decoder's (with cross-attention)."""
+    parts = []
+    for role in ("encoder", "decoder"):
+        sub = getattr(model, role)
+        sub_type = sub.config.model_type
+        spec = spec_for_model_type(sub_type)
+        if spec is None:
+            raise UnsupportedModelError(
+                f"EncoderDecoderModel: its {role} has model type {sub_type!r}, which has no architecture spec; "
+                "an encoder-decoder model is supported when both of its models are."
+            )
+        base = sub.base_model
+        prefix = role if base is sub else f"{role}.{_child_name(sub, base)}"
+        parts.append((prefix, with_cross_attention(spec, sub.config)))
+    (enc_prefix, enc), (dec_prefix, dec) = parts
+    groups = tuple(_prefixed(g, enc_prefix, True) for g in enc.layer_groups)
+    groups += tuple(_prefixed(g, dec_prefix, False) for g in dec.layer_groups)
+    invertible = None
+    if enc.invertible is not None:
+        store = f"{enc_prefix}.{enc.invertible.store}".rstrip(".")
+        invertible = InvertibleSite(store=store, first_layer=f"{enc_prefix}.{enc.invertible.first_layer}")
+    return ArchitectureSpec(
+        name=f"encoder-decoder({enc.name}, {dec.name})",
+        model_types=("encoder-decoder",),
+        layer_groups=groups,
+        invertible=invertible,
+        titles=("Encoder-Decoder",),
+        reference="native",
+        unsupported=(("prompt_tuning", ENCODER_DECODER_PROMPT),),
+    )
+
+
+def _child_name(parent: nn.Module, child: nn.Module) -> str:
+    return next(name for name, module in parent.named_children() if module is child)

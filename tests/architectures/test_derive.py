@@ -1,0 +1,174 @@
+"""The generic fallback (derived specs), the AdapterModelInterface, and EncoderDecoderModel specs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import transformers as tf
+
+import adapters
+from adapters.architectures.derive import derive_spec
+from adapters.architectures.interface import INTERFACE_CONFIG_NAME, load_interface
+from adapters.architectures.specs import spec_for_model_type
+from adapters.errors import AdapterConfigError, UnsupportedMethodError, UnsupportedModelError
+from contract.helpers import randomize_adapter
+from tiny_models import FALLBACK_FAMILIES, build, config, inputs, output
+
+# what the fallback must find in each held-out model type: (mh residual, mh output, mh norm) and the FFN's
+EXPECTED = {
+    "gemma": (("input_layernorm", "self_attn", None), ("post_attention_layernorm", "mlp", None)),
+    "olmo": (("input_layernorm", "self_attn", None), ("post_attention_layernorm", "mlp", None)),
+    "starcoder2": (("input_layernorm", "self_attn", None), ("post_attention_layernorm", "mlp", None)),
+    "helium": (("input_layernorm", "self_attn", None), ("post_attention_layernorm", "mlp", None)),
+    "stablelm": (("input_layernorm", "self_attn", None), ("post_attention_layernorm", "mlp", None)),
+    "ernie": (
+        ("attention.output", "attention.output.dropout", "attention.output.LayerNorm"),
+        ("output", "output.dropout", "output.LayerNorm"),
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FALLBACK_FAMILIES))
+def test_fallback_derives_the_sites_of_held_out_model_types(family):
+    assert spec_for_model_type(family) is None  # kept out of the table on purpose
+    spec = derive_spec(build(family))
+    (group,) = spec.layer_groups
+    assert group.path in ("layers", "encoder.layer")
+    assert tuple((s.residual, s.output, s.norm) for s in group.sites) == EXPECTED[family]
+    assert [s.location for s in group.lora_sites] == ["selfattn"] * 3 + ["intermediate", "output"]
+    assert [s.path for s in group.attention_sites] in (["self_attn"], ["attention.self"])
+    assert spec.prompt is not None and spec.invertible is not None
+
+
+def test_derived_spec_matches_the_hand_written_one_for_llama():
+    spec = derive_spec(build("llama"))
+    table = spec_for_model_type("qwen2")  # llama's layout with up_proj as "intermediate" (the fallback's choice)
+    assert spec.layer_groups[0].sites == table.layer_groups[0].sites
+    assert spec.layer_groups[0].lora_sites == table.layer_groups[0].lora_sites
+
+
+def test_derived_model_runs_bottleneck_adapters():
+    model = build("gemma")
+    batch = inputs("llama")
+    base = output(model, batch)
+    adapters.init(model)
+    model.add_adapter("a", config="seq_bn", set_active=True)
+    randomize_adapter(model, "a")
+    assert (output(model, batch) - base).abs().max() > 1e-3
+    assert "layers.0.output_adapters.adapters.a.adapter_up.weight" in model.state_dict()
+
+
+# --- AdapterModelInterface ---------------------------------------------------------------------------------------
+def _interface(**overrides):
+    fields = {
+        "adapter_methods": ["bottleneck", "lora", "reft", "invertible"],
+        "model_embeddings": "embed_tokens",
+        "model_layers": "layers",
+        "layer_self_attn": "self_attn",
+        "layer_cross_attn": None,
+        "attn_k_proj": "k_proj",
+        "attn_q_proj": "q_proj",
+        "attn_v_proj": "v_proj",
+        "attn_o_proj": "o_proj",
+        "layer_intermediate_proj": "mlp.up_proj",
+        "layer_output_proj": "mlp.down_proj",
+        "layer_pre_self_attn": "input_layernorm",
+        "layer_pre_ffn": "post_attention_layernorm",
+    }
+    fields.update(overrides)
+    return adapters.AdapterModelInterface(**fields)
+
+
+def test_interface_needs_exactly_one_projection_form():
+    with pytest.raises(AdapterConfigError, match="exactly one"):
+        _interface(attn_qkv_proj="qkv")
+    with pytest.raises(AdapterConfigError, match="exactly one"):
+        _interface(attn_q_proj=None)
+    with pytest.raises(AdapterConfigError, match="Unknown adapter_methods"):
+        _interface(adapter_methods=["bottleneck", "magic"])
+
+
+def test_interface_model_gives_the_reference_keys_and_refuses_unlisted_methods():
+    model = tf.AutoModel.from_config(config("qwen2")).eval()
+    batch = inputs("qwen2")
+    base = output(model, batch)
+    adapters.init(model, interface=_interface())
+    model.add_adapter("a", config="double_seq_bn", set_active=True)
+    model.add_adapter("l", config="lora")
+    keys = set(model.state_dict())
+    assert "layers.0.attention_adapters.adapters.a.adapter_up.weight" in keys
+    assert "layers.1.output_adapters.adapters.a.adapter_down.0.weight" in keys
+    assert "layers.0.self_attn.q_proj.loras.l.lora_A" in keys
+    randomize_adapter(model, "a")
+    assert (output(model, batch) - base).abs().max() > 1e-3
+    with pytest.raises(UnsupportedMethodError, match="not in the AdapterModelInterface's adapter_methods"):
+        model.add_adapter("p", config="prefix_tuning")
+
+
+def test_interface_is_saved_and_load_model_restores_adapters(tmp_path):
+    torch.manual_seed(0)
+    model = tf.AutoModelForCausalLM.from_config(config("qwen2")).eval()
+    interface = _interface(adapter_methods=["bottleneck", "lora", "prefix_tuning"])
+    adapters.init(model, interface=interface)
+    model.add_adapter("a", config="seq_bn", set_active=True)
+    model.add_adapter("p", config="prefix_tuning[prefix_length=2]")
+    for name in ("a", "p"):
+        randomize_adapter(model, name)
+    batch = inputs("qwen2")
+    with torch.no_grad():
+        expected = model(**batch).logits
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / INTERFACE_CONFIG_NAME).read_text())
+    assert sorted(saved) == ["interface", "model_type", "version"] and saved["model_type"] == "qwen2"
+    assert load_interface(tmp_path) == interface
+    loaded = adapters.load_model(tmp_path, tf.AutoModelForCausalLM).eval()
+    assert loaded.__dict__["_adapter_interface"] == interface
+    assert list(loaded.adapters_config.adapters) == ["a", "p"]
+    loaded.set_active_adapters("a")
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch).logits, expected)
+
+
+def test_init_rejects_a_non_interface():
+    model = build("llama")
+    with pytest.raises(AdapterConfigError, match="AdapterModelInterface"):
+        adapters.init(model, interface={"model_layers": "layers"})
+    assert not isinstance(model, adapters.ModelAdaptersMixin)
+
+
+# --- EncoderDecoderModel -----------------------------------------------------------------------------------------
+def _encoder_decoder():
+    encoder = config("bert")
+    decoder = config("bert")
+    decoder.is_decoder, decoder.add_cross_attention = True, True
+    torch.manual_seed(0)
+    return tf.EncoderDecoderModel(config=tf.EncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)).eval()
+
+
+def test_encoder_decoder_model_indexes_encoder_then_decoder_layers_with_cross_adapters():
+    model = _encoder_decoder()
+    batch = dict(inputs("bert"), decoder_input_ids=inputs("bert")["input_ids"][:, :5])
+    with torch.no_grad():
+        base = model(**batch).logits
+    adapters.init(model)
+    model.add_adapter("a", config="seq_bn[cross_adapter=True]", set_active=True)
+    randomize_adapter(model, "a")
+    layers = model.get_adapter("a")
+    assert sorted(layers) == [0, 1, 2, 3]
+    assert set(layers[0]) == {"output_adapter"} and set(layers[2]) == {"output_adapter", "cross_adapter"}
+    assert "decoder.bert.encoder.layer.0.crossattention.output.adapters.a.adapter_up.weight" in model.state_dict()
+    with torch.no_grad():
+        assert (model(**batch).logits - base).abs().max() > 1e-3
+    with pytest.raises(UnsupportedMethodError, match="EncoderDecoderModel"):
+        model.add_adapter("p", config="prompt_tuning")
+
+
+def test_encoder_decoder_with_an_unsupported_part_names_it():
+    encoder = tf.GPTNeoXConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4)
+    decoder = config("bert")
+    decoder.is_decoder, decoder.add_cross_attention = True, True
+    model = tf.EncoderDecoderModel(config=tf.EncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder))
+    with pytest.raises(UnsupportedModelError, match="encoder has model type 'gpt_neox'"):
+        adapters.init(model)
