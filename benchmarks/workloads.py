@@ -20,6 +20,7 @@ import contextlib
 import copy
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -399,10 +400,17 @@ def memory(lib_kind: str, settings: Settings) -> Results:
     return results
 
 
+# glibc keeps freed blocks below its (self-raising) mmap threshold in the heap, so a process's peak RSS also counts
+# memory that was free at the peak. A fixed threshold returns large blocks to the system when they are freed: the
+# peak RSS is then the peak of memory in use (same setting for every library).
+PROBE_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+
+
 def _probe(kind: str, method: str, settings: Settings, lib_kind: str) -> int:
     command = [sys.executable, __file__, "--memory-probe", kind, method, "--layers", str(settings.layers),
                "--library", lib_kind]  # fmt: skip
-    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=Path(__file__).parent)
+    env = {**os.environ, **PROBE_ENV}
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=Path(__file__).parent, env=env)
     return int(output.stdout.strip().splitlines()[-1])
 
 

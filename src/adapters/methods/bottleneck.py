@@ -225,7 +225,7 @@ class BottleneckLayer(nn.ModuleDict):
         """``(call, setup)`` if an adapter of this site takes part in the call in progress, else ``(call, None)``."""
         call = self.__dict__["_runtime"].current()
         setup = None if call is None else call.setup_for(self.layer_idx)
-        if setup is None or not (setup.flatten() & self.keys()):
+        if setup is None or setup.flatten().isdisjoint(self._modules):
             return call, None
         return call, setup
 
