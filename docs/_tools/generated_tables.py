@@ -40,6 +40,7 @@ from typing import Any
 import adapters.composition as composition
 import adapters.configuration as configuration
 import adapters.errors as errors
+from adapters.architectures.specs import SPECS
 from adapters.configuration.base import _default_of
 from adapters.heads.families import HEAD_FAMILIES
 from adapters.heads.model_mixin import MODEL_HEAD_MAP, ModelWithFlexibleHeadsAdaptersMixin
@@ -213,6 +214,50 @@ def error_types_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _code(text: str) -> str:
+    return f"`{text}`" if text != "—" else text
+
+
+def _groups(groups: list, render) -> str:
+    """One cell for the layer groups of a spec, each named by its path when there are several."""
+    if len(groups) == 1:
+        return render(groups[0])
+    return "; ".join(f"in `{group.path}`: {render(group)}" for group in groups) or "none"
+
+
+def lora_sites_table() -> str:
+    """The LoRA sites of every spec: feed-forward projections and attention matrices (paths relative to a layer)."""
+    rows = ["| spec | model types | intermediate | output | attention q, k, v |", "|---|---|---|---|---|"]
+    for spec in SPECS:
+        sites = {site.location: site.path for group in spec.layer_groups for site in group.lora_sites}
+        ffn = [_code(sites.get(location, "—").replace("|", " or ")) for location in ("intermediate", "output")]
+        attention = _groups(
+            [g for g in spec.layer_groups if any(s.location == "selfattn" for s in g.lora_sites)],
+            lambda g: ", ".join(f"`{s.path}`" for s in g.lora_sites if s.location == "selfattn"),
+        )
+        rows.append(f"| {spec.name} | {', '.join(spec.model_types)} | {ffn[0]} | {ffn[1]} | {_cell(attention)} |")
+    return "\n".join(rows) + "\n"
+
+
+def _prompt_site(spec) -> str:
+    prompt = spec.prompt
+    if prompt is None:
+        return "none"
+    return f"{prompt.embedding} output" if prompt.mode == "embedding_output" else f"{prompt.embedding} (inputs_embeds)"
+
+
+def attention_sites_table() -> str:
+    """The attention modules prefix tuning hooks in every spec, and where prompt tuning inserts its prompt."""
+    rows = ["| spec | model types | attention modules (location key) | prompt tuning |", "|---|---|---|---|"]
+    for spec in SPECS:
+        attention = _groups(
+            [g for g in spec.layer_groups if g.attention_sites],
+            lambda g: ", ".join(f"{s.path} ({s.location})" for s in g.attention_sites),
+        )
+        rows.append(f"| {spec.name} | {', '.join(spec.model_types)} | {_cell(attention)} | {_prompt_site(spec)} |")
+    return "\n".join(rows) + "\n"
+
+
 def render(spec: str) -> str:
     kind, *args = spec.split()
     if kind == "config-fields" and len(args) == 1:
@@ -233,10 +278,14 @@ def render(spec: str) -> str:
         return head_families_table()
     if kind == "error-types" and not args:
         return error_types_table()
+    if kind == "lora-sites" and not args:
+        return lora_sites_table()
+    if kind == "attention-sites" and not args:
+        return attention_sites_table()
     raise ValueError(
         f"unknown generated block {spec!r}; kinds: config-fields CLASS, config-presets BASE CLASS..., "
         "config-identifiers, config-union CLASS, composition-nesting, composition-methods, "
-        "head-methods, head-families, error-types"
+        "head-methods, head-families, error-types, lora-sites, attention-sites"
     )
 
 

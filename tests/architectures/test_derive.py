@@ -60,6 +60,13 @@ def test_derived_model_runs_bottleneck_adapters():
     assert "layers.0.output_adapters.adapters.a.adapter_up.weight" in model.state_dict()
 
 
+def test_a_plain_torch_module_is_refused_with_what_to_do_and_left_as_it_was():
+    module = torch.nn.Linear(4, 4)
+    with pytest.raises(UnsupportedModelError, match="not a transformers model.*AdapterModelInterface"):
+        adapters.init(module)
+    assert type(module) is torch.nn.Linear and not hasattr(module, "add_adapter")
+
+
 # --- AdapterModelInterface ---------------------------------------------------------------------------------------
 def _interface(**overrides):
     fields = {

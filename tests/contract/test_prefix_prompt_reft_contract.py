@@ -77,7 +77,7 @@ def test_train_adapter_makes_exactly_the_adapter_trainable(case):
             module.p = 0.0
     model(**inputs(family)).last_hidden_state.pow(2).sum().backward()
     missing = [n for n, p in model.named_parameters() if n in trainable and (p.grad is None or not p.grad.any())]
-    if spec == "loreft":  # suffix_positions=0: the suffix unit exists (the reference's layout) but is unused
+    if load(spec).suffix_positions == 0 if spec in REFT else False:  # suffix unit exists (reference layout), unused
         missing = [n for n in missing if ".units.1." not in n]
     assert not missing, missing
 

@@ -303,35 +303,3 @@ def test_a_stack_with_blocks_of_other_methods_runs():
     fused = _run(model, batch)
     model.set_active_adapters(Stack("p", adapters.Fuse("x", "y")))
     assert (_run(model, batch) - fused).abs().max() > 1e-3
-
-
-def _documented_sites(spec) -> tuple[str, str]:
-    groups = [g for g in spec.layer_groups if g.attention_sites]
-    names = ["encoder ", "decoder "] if len(groups) == 2 else [""]
-    attention = "; ".join(
-        name + ", ".join(f"{s.path} ({s.location})" for s in group.attention_sites)
-        for name, group in zip(names, groups)
-    )
-    prompt = spec.prompt
-    if prompt is None:
-        return attention, "none"
-    return (
-        attention,
-        f"{prompt.embedding} output" if prompt.mode == "embedding_output" else f"{prompt.embedding} (inputs_embeds)",
-    )  # noqa: E501
-
-
-def test_docs_table_of_sites_matches_the_specs():
-    from pathlib import Path
-
-    from adapters.architectures.specs import SPECS
-
-    docs = Path(__file__).parents[2] / "docs" / "methods" / "prefix_prompt_reft.md"
-    rows = {}
-    for line in docs.read_text().splitlines():
-        cells = [c.replace("`", "").strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0] in {s.name for s in SPECS}:
-            rows[cells[0]] = (cells[2], cells[3])
-    assert set(rows) == {s.name for s in SPECS}
-    for spec in SPECS:
-        assert rows[spec.name] == _documented_sites(spec), spec.name

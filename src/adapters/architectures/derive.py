@@ -333,8 +333,14 @@ def derive_spec(model: nn.Module) -> ArchitectureSpec:
     """
     from .specs import supported_model_types
 
-    base = model.base_model
     model_type = getattr(getattr(model, "config", None), "model_type", None)
+    base = getattr(model, "base_model", None)
+    if not isinstance(base, nn.Module):
+        raise UnsupportedModelError(
+            f"{type(model).__name__} is not a transformers model (it has no config.model_type and no base_model), "
+            "so no spec can be found or derived. Pass a transformers PreTrainedModel, or describe your own model "
+            "with adapters.AdapterModelInterface and call adapters.init(model, interface=...)."
+        )
     missing: list[str] = []
     paths = _layer_lists(base)
     if not paths:
