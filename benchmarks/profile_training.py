@@ -18,8 +18,10 @@ import sys
 import time
 
 import torch
+from bench_models import bare_model, batch, sharing_copy
+from libraries import AdaptersLibrary
 from timing import interleaved
-from workloads import BATCH, LENGTH, AdaptersLibrary, bare_model, batch, sharing_copy
+from workloads import BATCH, LENGTH
 
 __all__ = ["saved_bytes", "main"]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import importlib.util
 import json
 import os
@@ -32,14 +31,14 @@ from pathlib import Path
 
 import torch
 import transformers
+from bench_models import bare_model, batch, forward_runner, sharing_copy, training_runner
+from libraries import CHANNELS, Library, channel_names, library
 from timing import interleaved, load_average, peak_rss_bytes, rss_bytes
-from transformers import BertConfig, BertModel, LlamaConfig, LlamaModel
 
-__all__ = ["Settings", "Library", "GROUPS", "run_groups", "memory_probe"]
+__all__ = ["Settings", "GROUPS", "run_groups", "memory_probe", "minilm_path", "BATCH", "LENGTH"]
 
 BATCH, LENGTH = 8, 128  # the issue's batch: 8 sequences of 128 tokens
 SERVING = (1, 32)  # a serving-size request: 1 sequence of 32 tokens
-CHANNELS = 4  # adapters in the Parallel / BatchSplit workloads
 INFERENCE_METHODS = (
     "seq_bn", "double_seq_bn", "par_bn", "compacter", "lora", "lora_merged", "ia3", "prefix_tuning", "prompt_tuning",
 )  # fmt: skip
@@ -60,258 +59,6 @@ class Settings:
     @property
     def quick(self) -> bool:
         return self.layers < 12
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# models and batches
-# ---------------------------------------------------------------------------------------------------------------
-def model_config(kind: str, layers: int):
-    """BERT-base (12 layers, hidden 768) or a Llama-style decoder of similar size (hidden 768, intermediate 2048)."""
-    if kind == "bert":
-        return BertConfig(num_hidden_layers=layers)
-    return LlamaConfig(
-        hidden_size=768, intermediate_size=2048, num_hidden_layers=layers, num_attention_heads=12,
-        num_key_value_heads=12, vocab_size=32000, max_position_embeddings=512,
-    )  # fmt: skip
-
-
-def bare_model(kind: str, layers: int) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model_class = BertModel if kind == "bert" else LlamaModel
-    return model_class(model_config(kind, layers))
-
-
-def sharing_copy(model: torch.nn.Module, model_class=None, clone: bool = False) -> torch.nn.Module:
-    """A new model of ``model_class`` (default: the same class) whose base model's weights and buffers are
-    ``model``'s tensors (no copy; ``clone=True``: copies, for workloads that change the weights)."""
-    with torch.device("meta"):
-        new = (model_class or type(model))(copy.deepcopy(model.config))
-    target = new.base_model
-    state = {k: (v.clone() if clone else v) for k, v in model.state_dict().items()}
-    target.load_state_dict(state, assign=True, strict=False)  # the reference's AdapterModel adds an alias key
-    missing = [name for name, parameter in new.named_parameters() if parameter.is_meta]
-    if missing:
-        raise RuntimeError(f"weights not shared: {missing}")
-    for name, buffer in list(target.named_buffers()):  # non-persistent buffers are not in the state dict
-        if buffer.is_meta:
-            owner_name, _, leaf = name.rpartition(".")
-            owner = target.get_submodule(owner_name) if owner_name else target
-            owner._buffers[leaf] = model.get_buffer(name)
-    return new
-
-
-def batch(kind: str, rows: int, length: int, seed: int = 1) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    vocab = 30522 if kind == "bert" else 32000
-    ids = torch.randint(5, vocab, (rows, length), generator=generator)
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-
-
-def forward_runner(model: torch.nn.Module, inputs: dict, before: Callable[[], object] | None = None):
-    def run():
-        if before is not None:
-            before()
-        with torch.no_grad():
-            model(**inputs)
-
-    return run
-
-
-def training_runner(model: torch.nn.Module, inputs: dict):
-    """One training step: forward, a loss on the last hidden state, backward, AdamW on what requires grad."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    model.train()
-
-    def run():
-        output = model(**inputs)
-        hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
-        hidden.float().pow(2).mean().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return run
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the libraries
-# ---------------------------------------------------------------------------------------------------------------
-class Library:
-    """What a workload asks of a library; ``None`` from a method means the library has no equivalent."""
-
-    name = "?"
-
-    def adapted(self, bare: torch.nn.Module, method: str | None, clone: bool = False) -> torch.nn.Module | None:
-        """A model sharing ``bare``'s weights with adapter ``method`` added and active (``None``: added, inactive)."""
-        raise NotImplementedError
-
-    def trainable(self, bare: torch.nn.Module, method: str) -> torch.nn.Module | None:
-        raise NotImplementedError
-
-
-class AdaptersLibrary(Library):
-    """This library or the reference ``adapters`` 1.3.0 (same public API)."""
-
-    CONFIGS = {"lora_merged": "lora"}
-
-    def __init__(self):
-        import adapters
-
-        self.adapters = adapters
-        self.name = f"adapters {adapters.__version__} (transformers {transformers.__version__})"
-
-    def init(self, model: torch.nn.Module) -> torch.nn.Module:
-        self.adapters.init(model)  # the reference's init returns None
-        return model
-
-    def adapted(self, bare, method, clone=False):
-        model = self.init(sharing_copy(bare, clone=clone or method == "lora_merged"))
-        model.add_adapter("a", config=self.CONFIGS.get(method or "seq_bn", method or "seq_bn"))
-        if method is not None:
-            model.set_active_adapters("a")
-        if method == "lora_merged":
-            model.merge_adapter("a")
-        return model.eval()
-
-    def trainable(self, bare, method):
-        model = self.init(sharing_copy(bare))
-        model.add_adapter("a", config=method)
-        model.train_adapter("a")
-        return model
-
-    # composition with heads -----------------------------------------------------------------------------------
-    def heads_model(self, bare: torch.nn.Module) -> torch.nn.Module:
-        model = sharing_copy(bare, self.adapters.BertAdapterModel)
-        torch.manual_seed(2)
-        for name in _channel_names():
-            model.add_adapter(name, config="seq_bn")
-            model.add_classification_head(name, num_labels=2)
-        return model.eval()
-
-    def parallel(self, model, names):
-        return lambda: model.set_active_adapters(self.adapters.Parallel(*names))
-
-    def batch_split(self, model, names, sizes):
-        return lambda: model.set_active_adapters(self.adapters.BatchSplit(*names, batch_sizes=sizes))
-
-    def single(self, model, name):
-        return lambda: model.set_active_adapters(name)
-
-    # files and switching ---------------------------------------------------------------------------------------
-    def saved_adapter(self, bare, folder: str) -> Callable[[torch.nn.Module], Callable[[], object]]:
-        model = self.adapted(bare, "seq_bn")
-        model.save_adapter(folder, "a")
-
-        def loader(target):
-            def run():
-                name = target.load_adapter(folder, load_as="loaded")
-                target.delete_adapter(name)
-
-            return run
-
-        return loader
-
-    def loading_target(self, bare):
-        return self.init(sharing_copy(bare))
-
-    def switcher(self, bare):
-        model = self.init(sharing_copy(bare))
-        model.add_adapter("a", config="seq_bn")
-        model.add_adapter("b", config="seq_bn")
-        return lambda name: model.set_active_adapters(name)
-
-    def auto_from_pretrained(self, folder: str):
-        return lambda: self.adapters.AutoAdapterModel.from_pretrained(folder)
-
-    def demo_model(self, path: str, full: bool) -> torch.nn.Module:
-        model = transformers.BertForSequenceClassification.from_pretrained(path, num_labels=2)
-        if full:
-            return model
-        self.adapters.init(model)
-        model.add_adapter("a", config="seq_bn")
-        model.train_adapter("a")
-        return model
-
-
-class PeftLibrary(Library):
-    """HuggingFace PEFT: LoRA and (IA)³ on the same modules as ours (q and v; k, v and the FFN's first layer)."""
-
-    def __init__(self):
-        import peft
-
-        self.peft = peft
-        self.name = f"peft {peft.__version__} (transformers {transformers.__version__})"
-
-    def _config(self, bare, method: str):
-        bert = isinstance(bare, BertModel)
-        q, k, v, ffn = (
-            ("query", "key", "value", "intermediate.dense") if bert else ("q_proj", "k_proj", "v_proj", "down_proj")
-        )
-        if method in ("lora", "lora_merged", None):
-            return self.peft.LoraConfig(r=8, lora_alpha=8, target_modules=[q, v], lora_dropout=0.0)
-        if method == "ia3":
-            return self.peft.IA3Config(target_modules=[k, v, ffn], feedforward_modules=[])
-        return None
-
-    def adapted(self, bare, method, clone=False):
-        config = self._config(bare, method)
-        if config is None:
-            return None
-        model = self.peft.get_peft_model(sharing_copy(bare, clone=clone or method == "lora_merged"), config)
-        if method == "lora_merged":
-            model.merge_adapter()
-        if method is None:  # nothing active: PEFT's equivalent is the disable_adapter() context
-            inner = model
-
-            class Disabled(torch.nn.Module):
-                def forward(self, **kwargs):
-                    with inner.disable_adapter():
-                        return inner(**kwargs)
-
-            return Disabled().eval()
-        return model.eval()
-
-    def trainable(self, bare, method):
-        if method != "lora":
-            return None
-        return self.peft.get_peft_model(sharing_copy(bare), self._config(bare, "lora"))
-
-    def heads_model(self, bare):
-        return None
-
-    def saved_adapter(self, bare, folder):
-        model = self.peft.get_peft_model(sharing_copy(bare), self._config(bare, "lora"))
-        model.save_pretrained(folder)
-
-        def loader(target):
-            def run():
-                target.load_adapter(folder, adapter_name="loaded")
-                target.delete_adapter("loaded")
-
-            return run
-
-        return loader
-
-    def loading_target(self, bare):
-        return self.peft.get_peft_model(sharing_copy(bare), self._config(bare, "lora"))
-
-    def switcher(self, bare):
-        model = self.peft.get_peft_model(sharing_copy(bare), self._config(bare, "lora"), adapter_name="a")
-        model.add_adapter("b", self._config(bare, "lora"))
-        return lambda name: model.set_adapter(name)
-
-    def auto_from_pretrained(self, folder):
-        return None
-
-    def demo_model(self, path, full):
-        return None
-
-
-def library(kind: str) -> Library:
-    return PeftLibrary() if kind == "peft" else AdaptersLibrary()
-
-
-def _channel_names() -> list[str]:
-    return [f"task{i}" for i in range(CHANNELS)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -420,7 +167,7 @@ def composition(lib: Library, settings: Settings) -> Results:
     model = lib.heads_model(bare)
     if model is None:
         return {}
-    names = _channel_names()
+    names = channel_names()
     results: Results = {}
     for size_key, (rows, length) in (("serving", SERVING), ("8x128", (BATCH, LENGTH))):
         one = batch("bert", rows, length)

@@ -9,10 +9,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
+import bench_models  # noqa: E402
 import compare  # noqa: E402
 import run  # noqa: E402
 import targets  # noqa: E402
-import workloads  # noqa: E402
 
 from tiny_models import build, inputs  # noqa: E402
 
@@ -48,8 +48,8 @@ def test_compare_table_puts_libraries_side_by_side():
 
 def test_sharing_copy_shares_the_weights_and_computes_the_same():
     model = build("bert").eval()
-    copy = workloads.sharing_copy(model).eval()
-    cloned = workloads.sharing_copy(model, clone=True).eval()
+    copy = bench_models.sharing_copy(model).eval()
+    cloned = bench_models.sharing_copy(model, clone=True).eval()
     weight = model.embeddings.word_embeddings.weight
     assert copy.embeddings.word_embeddings.weight.data_ptr() == weight.data_ptr()
     assert cloned.embeddings.word_embeddings.weight.data_ptr() != weight.data_ptr()
