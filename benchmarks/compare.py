@@ -6,7 +6,8 @@
 Each ``--other-python`` interpreter runs ``benchmarks/workloads.py`` (which needs only torch, transformers and the
 library under test): an environment with ``adapters`` installed (the reference 1.3.0 on transformers 4.57) runs the
 AdapterHub API, one with ``peft`` runs PEFT's equivalents (LoRA, (IA)³) and reports the rest as not applicable. This
-library runs in this interpreter, or its figures are read from a ``make bench`` result (``--ours``). Every figure is
+library runs in this interpreter, or its figures are read from a ``make bench`` result (``--ours``); ``--report``
+adds a report written earlier by ``workloads.py --json`` in another environment. Every figure is
 a ratio to the bare transformers model (or to full fine-tuning) measured in the same process as the library, so
 figures from different environments are comparable; absolute times (marked ``ms``, ``ex/s``) are only comparable
 when the runs happened under the same machine load (recorded in the table). docs/performance.md says how to build
@@ -87,8 +88,11 @@ def table(reports: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--other-python", action="append", required=True, help="interpreter of another environment")
+    parser.add_argument("--other-python", action="append", default=[], help="interpreter of another environment")
     parser.add_argument("--ours", help="a results.json written by benchmarks/run.py instead of running ours again")
+    parser.add_argument(
+        "--report", action="append", default=[], help="a report written by workloads.py --json in another environment"
+    )
     parser.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated subset of {', '.join(GROUPS)}")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=7)
@@ -100,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         ours = json.loads(Path(args.ours).read_text())
     else:
         ours = run_other(sys.executable, args)
-    reports = [ours, *(run_other(python, args) for python in args.other_python)]
+    if not args.other_python and not args.report:
+        parser.error("give at least one --other-python or --report")
+    saved = [json.loads(Path(path).read_text()) for path in args.report]
+    reports = [ours, *saved, *(run_other(python, args) for python in args.other_python)]
     text = table(reports)
     print(text)
     if args.markdown:

@@ -64,18 +64,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings(layers=2, repeats=2, train_repeats=2) if args.quick else Settings()
     settings = Settings(**{**settings.__dict__, "compile": not args.no_compile})
-    report = run_groups([g for g in args.groups.split(",") if g], settings, "adapters", log=print)
-    report.update(
-        date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        torch=torch.__version__,
-        transformers=transformers.__version__,
-        python=platform.python_version(),
-    )
-    text = render(report)
+
+    def write(report: dict) -> str:  # after every group: a run cut short keeps what it measured
+        report.update(
+            date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            torch=torch.__version__,
+            transformers=transformers.__version__,
+            python=platform.python_version(),
+        )
+        text = render(report)
+        Path(args.out + ".json").write_text(json.dumps(report, indent=2) + "\n")
+        Path(args.out + ".md").write_text(text)
+        return text
+
+    groups = [g for g in args.groups.split(",") if g]
+    text = write(run_groups(groups, settings, "adapters", log=print, partial=write))
     print()
     print(text)
-    Path(args.out + ".json").write_text(json.dumps(report, indent=2) + "\n")
-    Path(args.out + ".md").write_text(text)
     return 0
 
 

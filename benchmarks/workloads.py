@@ -278,17 +278,20 @@ def minilm_path() -> str | None:
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
-GROUPS = ("inference", "compiled", "training", "memory", "composition", "files", "demo")
+# the issue's targets first; torch.compile (long compilations) and the demo (information only) last
+GROUPS = ("inference", "training", "memory", "composition", "files", "compiled", "demo")
 
 
-def run_groups(groups: list[str], settings: Settings, lib_kind: str = "adapters", log=print) -> dict:
-    """Run the workload ``groups``; return ``{"library", "load", "settings", "results"}``."""
+def run_groups(groups: list[str], settings: Settings, lib_kind: str = "adapters", log=print, partial=None) -> dict:
+    """Run the workload ``groups``; return ``{"library", "load", "settings", "results"}``. ``partial`` (optional) is
+    called with the report so far after every group, so a run cut short still leaves its finished groups."""
     torch.set_num_threads(2)
     lib = library(lib_kind)
     functions = {"inference": inference, "compiled": compiled, "training": training, "composition": composition,
                  "files": files, "demo": demo}  # fmt: skip
     results: Results = {}
     loads = [load_average()]
+    report = {"library": lib.name, "kind": lib_kind, "load": loads, "settings": settings.__dict__, "results": results}
     for group in groups:
         start = time.perf_counter()
         with _quiet():
@@ -296,7 +299,9 @@ def run_groups(groups: list[str], settings: Settings, lib_kind: str = "adapters"
         results.update(found)
         loads.append(load_average())
         log(f"[{group}: {time.perf_counter() - start:.0f} s, load {loads[-1]:.1f}] " + _summary(found))
-    return {"library": lib.name, "load": loads, "settings": settings.__dict__, "results": results}
+        if partial is not None:
+            partial(dict(report))
+    return report
 
 
 def _summary(found: Results) -> str:
@@ -326,13 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         print(memory_probe(*args.memory_probe, args.layers, args.library))
         return 0
     settings = Settings(args.layers, args.repeats, args.train_repeats, not args.no_compile, args.minilm)
-    report = run_groups([g for g in args.groups.split(",") if g], settings, args.library, log=lambda m: print(m,
-                        file=sys.stderr))  # fmt: skip
-    text = json.dumps(report, indent=2)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    else:
-        print(text)
+
+    def write(report: dict) -> None:
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+
+    groups = [g for g in args.groups.split(",") if g]
+    report = run_groups(groups, settings, args.library, lambda m: print(m, file=sys.stderr), partial=write)
+    if not args.json:
+        print(json.dumps(report, indent=2))
     return 0
 
 
