@@ -82,8 +82,11 @@ def table(reports: list[dict]) -> str:
         target = TARGETS.get(key)
         cells = [describe(key), "" if target is None else f"≤ {target:g}", *(_cell(r, key) for r in reports)]
         lines.append("| " + " | ".join(cells) + " |")
-    loads = ", ".join(f"{r['library']}: {min(r['load']):.1f}–{max(r['load']):.1f}" for r in reports)
-    return "\n".join(lines) + f"\n\nLoad average (1 min) during each run: {loads}.\n"
+    loads = ", ".join(
+        f"{r['library']}: {min(r['load']):.1f}–{max(r['load']):.1f} ({r.get('settings', {}).get('layers', 12)} layers)"
+        for r in reports
+    )
+    return "\n".join(lines) + f"\n\nLoad average (1 min) during each run, and model depth: {loads}.\n"
 
 
 def main(argv: list[str] | None = None) -> int:

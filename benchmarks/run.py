@@ -29,6 +29,11 @@ __all__ = ["main", "render"]
 HERE = Path(__file__).parent
 
 
+def _size_note(report: dict) -> str:
+    layers = report.get("settings", {}).get("layers", 12)
+    return "" if layers == 12 else f" **{layers}-layer models (--quick): a check that everything runs, not a result.**"
+
+
 def render(report: dict) -> str:
     """The Markdown table of a report (as written by :func:`main`)."""
     loads = report["load"]
@@ -38,7 +43,8 @@ def render(report: dict) -> str:
         f"{report['library']}, torch {report['torch']}, Python {report['python']}, 2 threads. "
         f"Load average (1 min) during the run: {min(loads):.1f}–{max(loads):.1f}"
         + (" — **noisy: re-run on a quiet machine**" if max(loads) > 3 else "")
-        + ".",
+        + "."
+        + _size_note(report),
         "",
         "| workload | value | target | |",
         "|---|---:|---:|---|",
