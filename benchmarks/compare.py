@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from targets import TARGETS, describe
-from workloads import GROUPS, minilm_path
+from workloads import add_workload_arguments, minilm_path
 
 __all__ = ["main", "table"]
 
@@ -96,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report", action="append", default=[], help="a report written by workloads.py --json in another environment"
     )
-    parser.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated subset of {', '.join(GROUPS)}")
-    parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--train-repeats", type=int, default=5)
-    parser.add_argument("--no-compile", action="store_true")
+    add_workload_arguments(parser)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args(argv)
     if args.ours:

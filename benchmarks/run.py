@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import transformers
 from targets import TARGETS, describe, verdict
-from workloads import GROUPS, Settings, run_groups
+from workloads import Settings, add_workload_arguments, run_groups
 
 __all__ = ["main", "render"]
 
@@ -63,13 +63,13 @@ def render(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated subset of {', '.join(GROUPS)}")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile workloads")
-    parser.add_argument("--quick", action="store_true", help="2-layer models, few repeats (a smoke check)")
+    add_workload_arguments(parser)
+    parser.add_argument("--quick", action="store_true", help="2-layer models, 2 repeats (a smoke check)")
     parser.add_argument("--out", default=str(HERE / "results"), help="output path without suffix (.md and .json)")
     args = parser.parse_args(argv)
-    settings = Settings(layers=2, repeats=2, train_repeats=2) if args.quick else Settings()
-    settings = Settings(**{**settings.__dict__, "compile": not args.no_compile})
+    if args.quick:
+        args.layers, args.repeats, args.train_repeats = 2, 2, 2
+    settings = Settings(args.layers, args.repeats, args.train_repeats, not args.no_compile)
 
     def write(report: dict) -> str:  # after every group: a run cut short keeps what it measured
         report.update(

@@ -35,7 +35,9 @@ from bench_models import bare_model, batch, forward_runner, sharing_copy, traini
 from libraries import CHANNELS, Library, channel_names, library
 from timing import interleaved, load_average, peak_rss_bytes, rss_bytes
 
-__all__ = ["Settings", "GROUPS", "run_groups", "memory_probe", "minilm_path", "BATCH", "LENGTH"]
+__all__ = [
+    "Settings", "GROUPS", "add_workload_arguments", "run_groups", "memory_probe", "minilm_path", "BATCH", "LENGTH",
+]  # fmt: skip
 
 BATCH, LENGTH = 8, 128  # the issue's batch: 8 sequences of 128 tokens
 SERVING = (1, 32)  # a serving-size request: 1 sequence of 32 tokens
@@ -315,14 +317,19 @@ def _quiet() -> Iterator[None]:
     yield
 
 
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose and size the workloads (shared by workloads.py, run.py and compare.py)."""
+    parser.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated subset of {', '.join(GROUPS)}")
+    parser.add_argument("--layers", type=int, default=Settings.layers, help="layers of both models")
+    parser.add_argument("--repeats", type=int, default=Settings.repeats, help="timed rounds of each speed workload")
+    parser.add_argument("--train-repeats", type=int, default=Settings.train_repeats, help="timed training steps")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile workloads")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--library", choices=("adapters", "peft"), default="adapters")
-    parser.add_argument("--groups", default=",".join(GROUPS), help=f"comma-separated subset of {', '.join(GROUPS)}")
-    parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--train-repeats", type=int, default=5)
-    parser.add_argument("--no-compile", action="store_true")
+    add_workload_arguments(parser)
     parser.add_argument("--minilm", help="folder of the MiniLM-L6 model (default: the installed asset package)")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--memory-probe", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
