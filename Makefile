@@ -3,12 +3,13 @@
 #               through AdapterTrainer, evaluate on 1,282 held-out reviews, save, reload, predict, print a summary
 #   make test   create .venv, install, run ruff and the whole test suite (docs examples and site build included)
 #   make docs   build the documentation site into site/ (mkdocs --strict: any warning fails)
+#   make bench  speed and memory benchmarks with their targets (about 13 minutes; writes benchmarks/results.md)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs install clean
+.PHONY: demo test lint docs bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,9 @@ test: lint
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/adapters demo
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/run.py
 
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict

@@ -65,9 +65,9 @@ class LowRankModule(nn.Module):
         return gate
 
     def scale(self, hidden: torch.Tensor, gate: torch.Tensor | None, group: int) -> torch.Tensor:
-        """Multiply by the gate of ``group`` (with gating) or by the fixed scaling."""
+        """Multiply by the gate of ``group`` (with gating) or by the fixed scaling (skipped when it is 1)."""
         if gate is None:
-            return hidden * self.scaling
+            return hidden if self.scaling == 1.0 else hidden * self.scaling
         return hidden * gate[:, group].view(-1, *([1] * (hidden.dim() - 1)))
 
     def _grouped(self, tensor: torch.Tensor) -> list[torch.Tensor]:
@@ -125,7 +125,8 @@ class LoRA(LowRankModule):
     def update(self, inputs: Inputs, x: torch.Tensor) -> list[torch.Tensor]:
         gate = self.gate_values(x)
         B = self._grouped(self.lora_B)
-        return [self.scale(a @ B[j].t(), gate, j) for j, a in enumerate(self._project(inputs, x))]
+        # scaled in rank space (r values per token instead of out): the same product, a fraction of the work
+        return [self.scale(a, gate, j) @ B[j].t() for j, a in enumerate(self._project(inputs, x))]
 
     def delta_weight(self) -> torch.Tensor:
         return torch.cat([b @ a for a, b in zip(self._grouped(self.lora_A), self._grouped(self.lora_B))], dim=0)

@@ -51,6 +51,7 @@ from .registry import AdapterMethod, register_method
 __all__ = ["BottleneckAdapter", "BottleneckLayer", "InvertibleAdapters", "bottleneck_size"]
 
 Norm = Callable[[torch.Tensor], torch.Tensor] | None
+PreNorm = tuple[torch.Tensor, torch.Tensor] | None
 
 
 def bottleneck_size(config: BnConfig, hidden_size: int, layer_index: int) -> int:
@@ -119,8 +120,11 @@ class BottleneckAdapter(nn.Module):
             if self.config.use_gating:
                 bert_init(self.gate)
 
-    def pre_forward(self, h: torch.Tensor, residual_in: torch.Tensor, norm: Norm) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the adapter input ``x`` and the residual the adapter adds back."""
+    def pre_forward(
+        self, h: torch.Tensor, residual_in: torch.Tensor, norm: Norm, pre_norm: PreNorm = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the adapter input ``x`` and the residual the adapter adds back. ``pre_norm``: ``(h + residual_in,
+        norm(h + residual_in))`` if the model already computed them (post-LN sites), so they are not computed twice."""
         config = self.config
         if config.is_parallel:
             return residual_in, residual_in
@@ -128,19 +132,24 @@ class BottleneckAdapter(nn.Module):
         residual = h if mode is True else None
         x = h
         if config.original_ln_before:
-            x = h + residual_in
+            x = h + residual_in if pre_norm is None else pre_norm[0]
             if mode == "post_add":
                 residual = x
             if norm is not None:
-                x = norm(x)
+                x = norm(x) if pre_norm is None else pre_norm[1]
         if not mode:
             residual = x
         return x, (residual if residual is not None else h)
 
+    def up_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """``s · W_up φ(W_down x)`` (the multiplication is skipped for the common fixed scaling 1.0)."""
+        out = self.adapter_up(self.adapter_down(x))
+        scaling = self.scaling
+        return out if isinstance(scaling, float) and scaling == 1.0 else out * scaling
+
     def up_values(self, x: torch.Tensor) -> torch.Tensor:
-        """The scaled up-projection ``s · W_up φ(W_down x)`` in the adapter's dtype (AdapterFusion's values)."""
-        x = x.to(floating_dtype(self) or x.dtype)
-        return self.adapter_up(self.adapter_down(x)) * self.scaling
+        """The scaled up-projection in the adapter's dtype (AdapterFusion's values)."""
+        return self.up_projection(x.to(floating_dtype(self) or x.dtype))
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """The adapter's output from its input ``x`` and ``residual``; computed in the adapter's dtype, returned in
@@ -151,7 +160,9 @@ class BottleneckAdapter(nn.Module):
         return self._forward(x, residual).to(site_dtype)
 
     def _forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        out = self.dropout(self.adapter_up(self.adapter_down(x)) * self.scaling)
+        out = self.up_projection(x)
+        if self.dropout.p > 0:
+            out = self.dropout(out)
         if self.drop_path is not None:
             out = self.drop_path(out)
         if self.config.use_gating:
@@ -225,7 +236,7 @@ class BottleneckLayer(nn.ModuleDict):
         """``(call, setup)`` if an adapter of this site takes part in the call in progress, else ``(call, None)``."""
         call = self.__dict__["_runtime"].current()
         setup = None if call is None else call.setup_for(self.layer_idx)
-        if setup is None or not (setup.flatten() & self.keys()):
+        if setup is None or setup.flatten().isdisjoint(self._modules):
             return call, None
         return call, setup
 
@@ -268,10 +279,14 @@ class BottleneckLayer(nn.ModuleDict):
             return None
         h, residual = call.scratch.pop(h_key), call.scratch.pop(residual_key)
         dropout_attr = self.__dict__["_site"].dropout_attr
-        if dropout_attr is not None:
-            layer = self.__dict__["_layer"]
-            h = nn.functional.dropout(h, p=float(getattr(layer, dropout_attr)), training=layer.training)
-        return self.compose(setup, h, residual, module.forward, model_adds_residual=False, call=call)
+        p = 0.0 if dropout_attr is None else float(getattr(self.__dict__["_layer"], dropout_attr))
+        if p > 0 and self.__dict__["_layer"].training:  # the model's own dropout is functional: apply ours
+            h = nn.functional.dropout(h, p=p, training=True)
+            pre_norm = None
+        else:  # the norm's input is h + residual and its output the normed sum: the adapters reuse both
+            pre_norm = (args[0], output) if args and args[0].shape == h.shape else None
+        norm = module.forward
+        return self.compose(setup, h, residual, norm, model_adds_residual=False, call=call, pre_norm=pre_norm)
 
     # composition ---------------------------------------------------------------------------------------------
     def compose(
@@ -282,9 +297,11 @@ class BottleneckLayer(nn.ModuleDict):
         norm: Norm,
         model_adds_residual: bool,
         call=None,
+        pre_norm: PreNorm = None,
     ) -> torch.Tensor:
-        """Run the active setup on sub-block output ``h`` and return the sub-block's new output."""
-        return run_bottleneck_setup(self, setup, h, residual_in, norm, model_adds_residual, call)
+        """Run the active setup on sub-block output ``h`` and return the sub-block's new output (``pre_norm``: see
+        :meth:`BottleneckAdapter.pre_forward`)."""
+        return run_bottleneck_setup(self, setup, h, residual_in, norm, model_adds_residual, call, pre_norm)
 
     def fusion(self, name: str):
         """The AdapterFusion layer ``name`` at this site, or ``None``."""

@@ -33,6 +33,9 @@ class BottleneckState(NamedTuple):
     last: str | None  # the adapter that ran last
     # after mixed concats: (dim, index, last); index is a slice, or a tensor of rows (dim 0) once rows were reordered
     segments: tuple[tuple[int, slice | torch.Tensor, str | None], ...] = ()
+    # (hidden + residual_in, norm(hidden + residual_in)) as the model computed them (post-LN sites), while ``hidden``
+    # is still the sub-block output; pre_block reuses them instead of computing them again
+    pre_norm: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def tensors(self) -> tuple[str, ...]:
         return ("hidden", "residual_in", "adapter_residual", "up")
@@ -57,24 +60,34 @@ class BottleneckComposer:
         return state.hidden.device
 
     def pre_block(self, name: str, state: BottleneckState, fusion_config=None) -> BottleneckState:
-        x, residual = self.layer[name].pre_forward(state.hidden, state.residual_in, self.norm)
-        return state._replace(hidden=x, adapter_residual=residual)
+        x, residual = self.layer[name].pre_forward(state.hidden, state.residual_in, self.norm, state.pre_norm)
+        return state._replace(hidden=x, adapter_residual=residual, pre_norm=None)
 
     def compose_single(self, name: str, state: BottleneckState, need_up: bool = False) -> BottleneckState:
         adapter = self.layer[name]
         out = adapter(state.hidden, state.adapter_residual)
         up = adapter.up_values(state.hidden) if need_up else None
-        return state._replace(hidden=out, up=up, last=name, segments=())
+        return state._replace(hidden=out, up=up, last=name, segments=(), pre_norm=None)
 
     def vslice(self, state: BottleneckState, index: slice | torch.Tensor, dim: int) -> BottleneckState:
         def cut(t):
             return None if t is None else (t[index] if dim == 0 else t[:, index])
 
+        pre_norm = None if state.pre_norm is None else (cut(state.pre_norm[0]), cut(state.pre_norm[1]))
         segments = _reorder_segments(state, index) if isinstance(index, torch.Tensor) else ()
-        return state._replace(**{k: cut(getattr(state, k)) for k in state.tensors()}, segments=segments)
+        return state._replace(
+            **{k: cut(getattr(state, k)) for k in state.tensors()}, segments=segments, pre_norm=pre_norm
+        )
 
-    def pad_and_concat(self, states: list[BottleneckState], dim: int) -> BottleneckState:
+    def pad_and_concat(
+        self, states: list[BottleneckState], dim: int, whole: BottleneckState | None = None
+    ) -> BottleneckState:
+        """Concatenate ``states`` along ``dim``. ``whole``: the state they were cut from; its ``residual_in`` (which
+        no block changes) is taken instead of concatenating the pieces again."""
+
         def cat(name):
+            if name == "residual_in" and whole is not None:
+                return whole.residual_in
             values = [getattr(s, name) for s in states]
             return None if any(v is None for v in values) else torch.cat(values, dim=dim)
 
@@ -104,7 +117,7 @@ class BottleneckComposer:
             )
         hidden = sum(w * s.hidden for w, s in zip(weights, states))
         last = next((s.last for s in reversed(states) if s.last is not None), None)
-        return states[0]._replace(hidden=hidden, up=None, last=last, segments=())
+        return states[0]._replace(hidden=hidden, up=None, last=last, segments=(), pre_norm=None)
 
     def compose_fuse(self, setup: Fuse, state: BottleneckState, call) -> BottleneckState:
         """AdapterFusion (Pfeiffer et al., 2021): attention over the children's up-projections."""
@@ -127,7 +140,7 @@ class BottleneckComposer:
         if call is not None:
             layer = self.layer
             call.record(FUSION_ATTENTIONS, setup.name, layer.layer_idx, layer.location_key, attention.detach())
-        return state._replace(hidden=output, up=None, last=last, segments=())
+        return state._replace(hidden=output, up=None, last=last, segments=(), pre_norm=None)
 
     def _compose_stack_with_up(self, stack: Stack, state: BottleneckState) -> BottleneckState:
         names = [n for n in stack if self.has_adapter(n)]
@@ -158,17 +171,33 @@ def _reorder_segments(state: BottleneckState, rows: torch.Tensor) -> tuple:
 
 def _finish(layer, state: BottleneckState, h, residual_in, norm: Norm, model_adds_residual: bool) -> torch.Tensor:
     if state.last is None:
-        return h if model_adds_residual else (norm(h + residual_in) if norm else h + residual_in)
+        if model_adds_residual:
+            return h
+        if state.pre_norm is not None and norm is not None:
+            return state.pre_norm[1]
+        return norm(h + residual_in) if norm else h + residual_in
     return layer[state.last].post_forward(state.hidden, h, residual_in, norm, model_adds_residual)
 
 
+def _finish_kind(layer, last: str | None) -> tuple[bool, bool] | None:
+    """What ``post_forward`` of adapter ``last`` depends on (segments of one kind are finished together)."""
+    if last is None:
+        return None
+    config = layer[last].config
+    return bool(config.is_parallel), bool(config.original_ln_after)
+
+
 def run_bottleneck_setup(
-    layer, setup, h, residual_in, norm: Norm, model_adds_residual: bool, call=None
+    layer, setup, h, residual_in, norm: Norm, model_adds_residual: bool, call=None, pre_norm=None
 ) -> torch.Tensor:
-    """Run ``setup`` at a bottleneck site for the call ``call`` and return the sub-block's new output."""
+    """Run ``setup`` at a bottleneck site for the call ``call`` and return the sub-block's new output.
+
+    ``pre_norm``: ``(h + residual_in, norm(h + residual_in))`` if the model computed them already (post-LN sites).
+    """
     composer = BottleneckComposer(layer, norm)
-    state = compose(composer, setup, BottleneckState(h, residual_in, None, None, None), call)
-    if not state.segments:
+    state = compose(composer, setup, BottleneckState(h, residual_in, None, None, None, (), pre_norm), call)
+    kinds = {_finish_kind(layer, last) for *_, last in state.segments}
+    if not state.segments or (len(kinds) == 1 and None not in kinds):  # e.g. Parallel of adapters of one kind
         return _finish(layer, state, h, residual_in, norm, model_adds_residual)
     finished = None
     for dim, index, last in state.segments:

@@ -7,7 +7,8 @@ A method's layer object provides:
 * ``has_adapter(name)``, ``pre_block(name, state)`` (prepare the input of adapter ``name``; identity for LoRA),
   ``compose_single(name, state)`` (run one adapter),
 * ``vslice(state, index, dim)`` (``index``: a slice, or a tensor of row indices for dim 0),
-  ``pad_and_concat(states, dim)`` (dim 0 = batch, 1 = sequence), ``weighted_sum(states, weights)``,
+  ``pad_and_concat(states, dim, whole)`` (dim 0 = batch, 1 = sequence; ``whole``: the state the pieces were cut
+  from, whose parts that no block changes need not be concatenated again), ``weighted_sum(states, weights)``,
   ``size(state, dim)``, ``device(state)``,
 * optionally ``compose_fuse(setup, state, call)``.
 
@@ -73,7 +74,7 @@ def _split(layer, block, state, call, lvl: int, sizes: list[int], dim: int, what
         _run_child(layer, child, layer.vslice(state, part, dim), call, lvl)
         for child, part in zip(block, _segments(sizes, layer.size(state, dim), what, block))
     ]
-    return layer.pad_and_concat(parts, dim)
+    return layer.pad_and_concat(parts, dim, state)
 
 
 def task_indices(task_ids: Any, children: list[str], batch: int, device: torch.device) -> torch.Tensor:
@@ -111,7 +112,7 @@ def _multi_task(layer, block: MultiTask, state, call, lvl: int):
         if count:
             parts.append(_run_child(layer, child, layer.vslice(grouped, slice(start, start + count), 0), call, lvl))
         start += count
-    return layer.vslice(layer.pad_and_concat(parts, 0), torch.argsort(order), 0)
+    return layer.vslice(layer.pad_and_concat(parts, 0, grouped), torch.argsort(order), 0)
 
 
 def compose(layer, setup: AdapterCompositionBlock | str, state: Any, call: Any = None, lvl: int = 0) -> Any:

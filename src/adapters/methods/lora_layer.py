@@ -177,9 +177,10 @@ class LoRALayer(nn.ModuleDict):
             state.last,
         )
 
-    def pad_and_concat(self, states: list[LoRAState], dim: int = 0) -> LoRAState:
+    def pad_and_concat(self, states: list[LoRAState], dim: int = 0, whole: LoRAState | None = None) -> LoRAState:
         """Primitive: concatenate states along the batch; a group no adapter touched in some part is filled with
-        the neutral element (0 for additive updates, 1 for (IA)³ scalings)."""
+        the neutral element (0 for additive updates, 1 for (IA)³ scalings). ``whole``: the state the pieces were cut
+        from; its layer input and output (which no block changes) are taken instead of concatenating them again."""
         lasts = [s.last for s in states if s.last is not None]
         neutral = 1.0 if any(self[n].composition_mode == "scale" for n in lasts) else 0.0
         hidden = []
@@ -194,11 +195,14 @@ class LoRALayer(nn.ModuleDict):
                 for v, s in zip(values, states)
             ]
             hidden.append(torch.cat(filled, dim=0))
+        last = lasts[-1] if lasts else None
+        if whole is not None:
+            return LoRAState(whole.layer_input, tuple(hidden), whole.layer_output, last)
         return LoRAState(
             torch.cat([s.layer_input for s in states], dim=0),
             tuple(hidden),
             torch.cat([s.layer_output for s in states], dim=0),
-            lasts[-1] if lasts else None,
+            last,
         )
 
     def finish(self, state: LoRAState) -> torch.Tensor:

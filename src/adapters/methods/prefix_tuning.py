@@ -293,9 +293,10 @@ class PrefixAttentionSite:
             None if state.hidden is None else state.hidden[index],
         )
 
-    def pad_and_concat(self, states: list[PrefixState], dim: int = 0) -> PrefixState:
+    def pad_and_concat(self, states: list[PrefixState], dim: int = 0, whole: PrefixState | None = None) -> PrefixState:
         """Primitive: concatenate states along the batch; shorter prefixes are padded in front with hidden
-        (masked-out) positions."""
+        (masked-out) positions (``whole``, the state the pieces were cut from, is not needed: every part of a
+        prefix state can change)."""
         if dim != 0:
             raise CompositionError("Prefix tuning cannot concatenate along the sequence.")
         longest = max(s.keys.shape[2] for s in states)

@@ -1,0 +1,80 @@
+"""The targets of every benchmark workload (issue 14) and how a figure is judged against them.
+
+A target is an upper bound (``value <= bound`` passes). Workloads without a bound (absolute times of the bare model,
+the demo's throughput, which is compared with the reference by ``compare.py``) are reported as information.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TARGETS", "DESCRIPTIONS", "verdict", "describe"]
+
+TARGETS: dict[str, float] = {
+    "inference/inactive": 1.01,
+    "inference/seq_bn": 1.03,
+    "inference/double_seq_bn": 1.06,
+    "inference/par_bn": 1.04,
+    "inference/compacter": 1.08,
+    "inference/lora": 1.04,
+    "inference/lora_merged": 1.01,
+    "inference/ia3": 1.02,
+    "inference/prefix_tuning": 1.10,
+    "inference/prompt_tuning": 1.10,
+    "compiled/inactive": 1.01,
+    "compiled/seq_bn": 1.03,
+    "training/bert/seq_bn": 0.55,
+    "training/bert/lora": 0.55,
+    "training/llama/seq_bn": 0.55,
+    "training/llama/lora": 0.55,
+    "memory/bert/seq_bn": 0.55,
+    "memory/bert/lora": 0.55,
+    "memory/llama/seq_bn": 0.55,
+    "memory/llama/lora": 0.55,
+    "composition/parallel/serving": 0.55,
+    "composition/parallel/8x128": 1.00,
+    "composition/batch_split/serving": 0.55,
+    "composition/batch_split/8x128": 1.00,
+    "files/load_adapter_ms": 50.0,
+    "files/switch_ms": 1.0,
+    "files/from_pretrained": 1.10,
+}
+
+_MODEL = {"bert": "BERT-base", "llama": "Llama-style"}
+
+DESCRIPTIONS: dict[str, str] = {
+    "inference/inactive": "inference, adapter added but nothing active / bare",
+    "inference/bare_ms": "inference, bare model, ms per forward (8 x 128)",
+    "compiled/inactive": "torch.compile, nothing active / compiled bare",
+    "compiled/seq_bn": "torch.compile, seq_bn / compiled bare",
+    "composition/parallel/serving": "Parallel of 4 with heads / 4 sequential passes, 1 x 32",
+    "composition/parallel/8x128": "Parallel of 4 with heads / 4 sequential passes, 8 x 128",
+    "composition/batch_split/serving": "BatchSplit of 4 single-row requests / 4 passes, 4 x (1 x 32)",
+    "composition/batch_split/8x128": "BatchSplit 4 x 8 rows / 4 passes, 4 x (8 x 128)",
+    "files/load_adapter_ms": "load_adapter of a seq_bn adapter into BERT-base, ms",
+    "files/switch_ms": "switching the active adapter, ms",
+    "files/from_pretrained": "AutoAdapterModel.from_pretrained / transformers' from_pretrained, BERT-base",
+    "demo/examples_per_second": "demo training (MiniLM-L6, 32 x 64, seq_bn), examples/s",
+    "demo/vs_full": "demo training step, seq_bn / full fine-tuning (MiniLM-L6)",
+}
+
+
+def describe(key: str) -> str:
+    """A human description of workload ``key``."""
+    if key in DESCRIPTIONS:
+        return DESCRIPTIONS[key]
+    parts = key.split("/")
+    if parts[0] == "inference":
+        return f"inference, {parts[1]} / bare (BERT-base, 8 x 128)"
+    if parts[0] == "training":
+        what = "ms per full fine-tuning step" if parts[2] == "full_ms" else f"training step, {parts[2]} / full"
+        return f"{what} ({_MODEL[parts[1]]}, 8 x 128)"
+    if parts[0] == "memory":
+        return f"peak training memory, {parts[2]} / full ({_MODEL[parts[1]]})"
+    return key
+
+
+def verdict(key: str, value: float) -> str:
+    """``PASS`` / ``FAIL`` against the target, or ``info`` for workloads without one."""
+    bound = TARGETS.get(key)
+    if bound is None:
+        return "info"
+    return "PASS" if value <= bound else "FAIL"
