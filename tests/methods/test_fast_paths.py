@@ -112,7 +112,7 @@ def test_pad_and_concat_takes_unchanged_parts_from_the_whole():
     with torch.no_grad():
         out = compose(composer, BatchSplit("a", "b", batch_sizes=[1, 3]), state)
     assert out.residual_in is residual
-    assert out.hidden.shape == h.shape and [s[1:] for s in out.segments] == [(0, 1, "a"), (1, 4, "b")]
+    assert out.hidden.shape == h.shape and [s[1:] for s in out.segments] == [(slice(0, 1), "a"), (slice(1, 4), "b")]
 
 
 def test_lora_scaling_in_rank_space():
