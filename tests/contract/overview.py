@@ -27,7 +27,7 @@ Which adapter method runs on which architecture. Every ✅ is a passing test in
 trains exactly its own parameters, saves and loads with identical outputs, and deletes without a trace; Fusion:
 the fusion layer changes the outputs and trains alone; Parallel: each channel equals its adapter run alone). Every
 ❌ gives the reason the library reports when you try. The configuration sweeps of each method run on the families
-of `tests/tiny_models.FAMILIES`.
+of `SWEEP_FAMILIES` in `tests/contract/configs.py`.
 
 The *Reference* column says how AdapterHub `adapters` 1.3 supports the architecture: ✅ natively, ◊ through its
 plugin interface, – not at all. *Generic fallback* rows are model types without a spec entry whose spec the library

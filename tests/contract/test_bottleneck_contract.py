@@ -13,12 +13,12 @@ import torch
 
 from adapters import AdapterSetup
 from adapters.methods import adapter_key_pattern
-from contract.configs import configs_for, load
+from contract.configs import SWEEP_FAMILIES, configs_for, load
 from contract.helpers import adapter_model, all_hooks, randomize_adapter
-from tiny_models import ENCODER_DECODER, FAMILIES, inputs, output
+from tiny_models import ENCODER_DECODER, inputs, output
 
 GROUPS = ("bottleneck",)
-CASES = [(c, f) for c in configs_for(*GROUPS) for f in FAMILIES]
+CASES = [(c, f) for c in configs_for(*GROUPS) for f in SWEEP_FAMILIES]
 
 
 @pytest.fixture(params=CASES, ids=[f"{f}-{c}" for c, f in CASES])
@@ -47,7 +47,7 @@ def test_changes_outputs_when_weights_are_random(case):
     assert torch.equal(output(model, batch), base)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", SWEEP_FAMILIES)
 @pytest.mark.parametrize(
     "spec",
     ["par_bn", "scaled_par_bn", "seq_bn[init_weights='mam_adapter']", "double_seq_bn[init_weights='mam_adapter']"],
@@ -113,7 +113,7 @@ def test_delete_restores_the_original_model(case):
     assert torch.equal(output(model, batch), base)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", SWEEP_FAMILIES)
 def test_leave_out_leaves_layers_bare(family):
     model = adapter_model(family)
     model.add_adapter("a", config="double_seq_bn[leave_out=[0, 2]]")
@@ -135,7 +135,7 @@ def test_encoder_decoder_layers_are_indexed_globally(family):
     assert set(layers[2]) == {"output_adapter", "cross_adapter"}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", SWEEP_FAMILIES)
 def test_adapter_setup_context_equals_set_active(family):
     batch = inputs(family)
     model = adapter_model(family)

@@ -8,7 +8,7 @@ that the fusion layer changes the outputs and trains alone; Parallel cells that 
 alone. Each refused cell checks that ``add_adapter`` raises a typed error that gives the reason.
 
 The config sweeps (every bottleneck / LoRA-family / prefix-prompt-ReFT config) run on the families in
-``tiny_models.FAMILIES`` in the other contract modules.
+``contract.configs.SWEEP_FAMILIES`` in the other contract modules.
 """
 
 from __future__ import annotations

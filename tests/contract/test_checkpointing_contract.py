@@ -11,16 +11,16 @@ import pytest
 import torch
 
 from adapters import AdapterSetup, Fuse, MultiTask
-from contract.configs import configs_for, load, registered_groups
+from contract.configs import SWEEP_FAMILIES, configs_for, load, registered_groups
 from contract.helpers import adapter_model, make_trainable, randomize_adapter
-from tiny_models import ENCODER_DECODER, FAMILIES, inputs
+from tiny_models import ENCODER_DECODER, inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing_enable.*:FutureWarning")
 
 FUSE = "fuse"
 GROUPS = sorted(registered_groups()) + [FUSE]
 UNSUPPORTED = {("prompt_tuning", family) for family in ENCODER_DECODER}
-CASES = [(group, family) for group in GROUPS for family in FAMILIES if (group, family) not in UNSUPPORTED]
+CASES = [(group, family) for group in GROUPS for family in SWEEP_FAMILIES if (group, family) not in UNSUPPORTED]
 
 
 def _add(model, group: str):

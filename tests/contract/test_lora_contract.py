@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from adapters.methods import adapter_key_pattern
-from contract.configs import configs_for
+from contract.configs import SWEEP_FAMILIES, configs_for
 from contract.helpers import adapter_model, all_hooks, randomize_adapter
-from tiny_models import FAMILIES, inputs, output
+from tiny_models import inputs, output
 
 GROUPS = ("lora", "mtl_lora")
-CASES = [(c, f) for c in configs_for(*GROUPS) for f in FAMILIES]
+CASES = [(c, f) for c in configs_for(*GROUPS) for f in SWEEP_FAMILIES]
 
 
 @pytest.fixture(params=CASES, ids=[f"{f}-{c}" for c, f in CASES])

@@ -19,15 +19,15 @@ import torch
 from adapters import AdapterSetup
 from adapters.architectures.attention import attention_hooks
 from adapters.methods import adapter_key_pattern
-from contract.configs import UNIONS, configs_for, load
+from contract.configs import SWEEP_FAMILIES, UNIONS, configs_for, load
 from contract.helpers import adapter_model, all_hooks, randomize_adapter
-from tiny_models import ENCODER_DECODER, FAMILIES, inputs
+from tiny_models import ENCODER_DECODER, inputs
 
 GROUPS = ("prefix_tuning", "prompt_tuning", "reft", UNIONS)
-PROMPT_FAMILIES = tuple(f for f in FAMILIES if f not in ENCODER_DECODER)
+PROMPT_FAMILIES = tuple(f for f in SWEEP_FAMILIES if f not in ENCODER_DECODER)
 REFT = configs_for("reft")
 
-CASES = [(c, f) for c in configs_for("prefix_tuning", "reft", UNIONS) for f in FAMILIES]
+CASES = [(c, f) for c in configs_for("prefix_tuning", "reft", UNIONS) for f in SWEEP_FAMILIES]
 CASES += [(c, f) for c in configs_for("prompt_tuning") for f in PROMPT_FAMILIES]
 
 
