@@ -1,7 +1,7 @@
 """The demo job: a ``seq_bn`` adapter and a classification head on the real MiniLM model and Rotten Tomatoes.
 
 Run with ``make demo`` or ``adapters demo``. Everything loads offline from installed packages. The job trains through
-:class:`~adapters.AdapterTrainer`, evaluates on the held-out test split (1,281 reviews never seen in training),
+:class:`~adapters.AdapterTrainer`, evaluates on the held-out test split (1,282 reviews never seen in training),
 saves the adapter and its head, reloads them into a fresh copy of the model, predicts three example sentences and
 prints a summary. ``adapters demo --decoder`` trains a LoRA adapter on the SmolLM2-135M decoder instead
 (:mod:`adapters.demo_decoder`).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["DemoSettings", "DemoResult", "run_demo", "EXAMPLES"]
+__all__ = ["DemoSettings", "DemoResult", "run_demo", "EXAMPLES", "UPPER_LAYERS_SEQ_BN"]
 
 EXAMPLES = (
     "A gripping, beautifully acted film that stays with you long after the credits.",
@@ -26,16 +26,22 @@ EXAMPLES = (
 )
 
 
+# seq_bn adapters in the upper 3 of MiniLM's 6 layers only (the lower 3 are left out, so backward stops at layer 3:
+# about a third less compute per step than adapters in every layer), with a twice larger bottleneck (reduction
+# factor 8: 48 units) for capacity.
+UPPER_LAYERS_SEQ_BN = "seq_bn[reduction_factor=8,leave_out=[0,1,2]]"
+
+
 @dataclass(frozen=True)
 class DemoSettings:
     """Training settings of the demo (defaults: the measured choice, see docs/training.md)."""
 
     train_examples: int | None = 6000
     epochs: float = 1.0
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     batch_size: int = 32
     max_length: int = 64
-    adapter_config: str = "seq_bn"
+    adapter_config: str = UPPER_LAYERS_SEQ_BN
     seed: int = 0
     group_by_length: bool = True
 
