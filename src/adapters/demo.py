@@ -36,7 +36,7 @@ UPPER_LAYERS_SEQ_BN = "seq_bn[reduction_factor=8,leave_out=[0,1,2]]"
 class DemoSettings:
     """Training settings of the demo (defaults: the measured choice, see docs/training.md)."""
 
-    train_examples: int | None = 8000
+    train_examples: int | None = 6000
     epochs: float = 1.0
     learning_rate: float = 3e-3
     batch_size: int = 32
