@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -10,9 +11,13 @@ HELP = "train a seq_bn adapter on MiniLM + Rotten Tomatoes with AdapterTrainer (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--train-examples", type=int, default=6000, help="training reviews (default: 6000)")
-    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default: 1)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="learning rate (default: 2e-3)")
+    from ..demo import DemoSettings
+
+    defaults = DemoSettings()
+    examples = defaults.train_examples or "all"
+    parser.add_argument("--train-examples", type=int, help=f"training reviews (default: {examples})")
+    parser.add_argument("--epochs", type=float, help=f"training epochs (default: {defaults.epochs:g})")
+    parser.add_argument("--lr", type=float, help=f"learning rate (default: {defaults.learning_rate:g})")
     parser.add_argument("--output-dir", help="where to save the adapter (default: a new temporary folder)")
     parser.add_argument("--min-accuracy", type=float, help="exit with 1 if the held-out accuracy is below this")
     parser.add_argument(
@@ -31,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if result.learned else 1
     from ..demo import DemoSettings, run_demo
 
-    settings = DemoSettings(train_examples=args.train_examples, epochs=args.epochs, learning_rate=args.lr)
+    chosen = {"train_examples": args.train_examples, "epochs": args.epochs, "learning_rate": args.lr}
+    settings = replace(DemoSettings(), **{key: value for key, value in chosen.items() if value is not None})
     result = run_demo(settings, output_dir=args.output_dir)
     return 1 if args.min_accuracy is not None and result.accuracy < args.min_accuracy else 0
