@@ -155,12 +155,13 @@ class PromptRows:
     lengths: tuple[int, ...]
     total: int
 
-    def insert(self, tensor: torch.Tensor, fill: Any) -> torch.Tensor:
+    def insert(self, tensor: torch.Tensor, fill: Any, lead: Any = None) -> torch.Tensor:
         """``tensor`` ``(batch, length, ...)`` of the user's rows laid out like the model's sequence: ``fill`` at
-        each row's leading offset and at its prompt."""
+        each row's prompt, ``lead`` (default: ``fill``) at its leading offset."""
+        lead = fill if lead is None else lead
         rows = [
-            insert_columns(insert_columns(tensor[r : r + 1], (self.positions[r], self.lengths[r]), fill), (0, offset), fill)
-            for r, offset in enumerate(self.offsets)
+            insert_columns(insert_columns(tensor[r : r + 1], (self.positions[r], self.lengths[r]), fill), (0, n), lead)
+            for r, n in enumerate(self.offsets)
         ]
         return torch.cat(rows)
 
