@@ -168,8 +168,10 @@ class AdapterRuntime:
         else:
             setup, skip, head_setup, from_context = self.active_setup, self.skip_layers, None, False
         fields: dict[str, Any] = {"setup": setup, "task_ids": options.get("task_ids")}
-        if options.get("adapter_names") is not None:
-            fields = route(options["adapter_names"], batch, self.route_check)
+        names = options.get("adapter_names")
+        names = getattr(self._local, "routing", None) if names is None else names
+        if names is not None:
+            fields = route(names, batch, self.route_check)
             head_setup, from_context = None, False
         return AdapterCall(
             skip_layers=skip,
@@ -186,6 +188,12 @@ class AdapterRuntime:
         """Make ``call`` the call in progress on this thread inside the block (a gradient-checkpointing recompute
         re-binds the record of the forward it replays)."""
         with _thread_value(self._local, "call", call, None):
+            yield
+
+    @contextlib.contextmanager
+    def routing(self, adapter_names: tuple[str | None, ...]) -> Iterator[None]:
+        """Inside the block, calls on this thread route rows by ``adapter_names`` (``generate()``)."""
+        with _thread_value(self._local, "routing", adapter_names, None):
             yield
 
     @contextlib.contextmanager

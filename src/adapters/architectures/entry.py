@@ -61,7 +61,8 @@ def _enter(runtime: AdapterRuntime, module: nn.Module, args: tuple, kwargs: dict
     local.depth = depth + 1  # first: the exit hook runs (and decrements) even if anything below raises
     taken = {key: kwargs[key] for key in CALL_KWARGS if key in kwargs}
     if depth == 0:
-        batch = batch_size(args, kwargs) if taken.get("adapter_names") is not None else None
+        routed = taken.get("adapter_names") is not None or getattr(local, "routing", None) is not None
+        batch = batch_size(args, kwargs) if routed else None
         local.call = runtime.new_call(taken, batch)
         if module.training and not torch.compiler.is_compiling():
             runtime.prepare_checkpointing()

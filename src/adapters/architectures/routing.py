@@ -7,6 +7,10 @@ block are ignored for such a call (AdapterDrop's ``skip_layers`` still apply). E
 through the composition interpreter (:mod:`adapters.methods.composer`) or, for model-level methods (prompt tuning,
 ReFT, invertible adapters), by grouping the rows (:func:`adapters.methods.composer.routed_rows`).
 
+``generate(**batch, adapter_names=[...])`` (:func:`routed_generate`) binds the names to the thread for the whole
+generation (transformers never sees them), repeated for beams and returned sequences, so every step (and an
+encoder-decoder's encoder call) is routed the same way.
+
 What is checked before any computation: ``adapter_names`` is a list or tuple of adapter names and ``None``, with one
 entry per row of the call's batch (:class:`~adapters.errors.RoutingError` names both lengths), and every name is an
 adapter of the model (the model registers the check, :attr:`RouteCheck`; unknown names raise
@@ -23,7 +27,7 @@ import torch
 from ..composition import AdapterCompositionBlock, MultiTask
 from ..errors import RoutingError
 
-__all__ = ["route", "batch_size", "RouteCheck", "BATCH_INPUTS"]
+__all__ = ["route", "batch_size", "routed_generate", "RouteCheck", "BATCH_INPUTS"]
 
 # checks the distinct adapter names of a routed call (registered by the model: unknown names, fusions, methods)
 RouteCheck = Callable[[list[str]], None]
@@ -88,3 +92,25 @@ def route(adapter_names: Any, batch: int | None, check: RouteCheck | None) -> di
         "task_ids": task_ids,
         "adapter_names": names,
     }
+
+
+def _expansion(model: Any, kwargs: dict) -> int:
+    """How many rows ``generate`` makes of each input row (beams × returned sequences)."""
+    config = kwargs.get("generation_config") or getattr(model, "generation_config", None)
+
+    def value(name: str) -> int:
+        given = kwargs.get(name)
+        return int(given if given is not None else (getattr(config, name, None) or 1))
+
+    return value("num_beams") * value("num_return_sequences")
+
+
+def routed_generate(model: Any, runtime: Any, generate: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Run ``generate(*args, **kwargs)`` with ``kwargs["adapter_names"]`` routing every call it makes (each name
+    repeated for the rows generate expands it into)."""
+    names = _entries(kwargs.pop("adapter_names"))
+    expand = _expansion(model, kwargs)
+    if expand > 1:
+        names = tuple(name for name in names for _ in range(expand))
+    with runtime.routing(names):
+        return generate(*args, **kwargs)

@@ -17,6 +17,7 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 from .._config_binding import unbound_config
 from ..architectures.parallel import REPLICATED_INPUTS, replicate
+from ..architectures.routing import routed_generate
 from ..configuration import ModelAdaptersConfig
 from ..model import ModelAdaptersMixin
 from .conversion import key_mapping, static_head, static_head_config
@@ -210,9 +211,12 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         )
 
     def generate(self, inputs: torch.Tensor | None = None, *args, **kwargs):
-        """``GenerationMixin.generate``; with a ``Parallel`` setup the batch is replicated once up front, so the
+        """``GenerationMixin.generate``; ``adapter_names=[...]`` routes each row to its adapter in every step (see
+        :mod:`adapters.architectures.routing`). With a ``Parallel`` setup the batch is replicated once up front, so the
         output holds ``channels × batch`` sequences: rows ``[i·B, (i+1)·B)`` are generated with channel i."""
         runtime = self._adapter_runtime
+        if kwargs.get("adapter_names") is not None:  # per-row routing for every step
+            return routed_generate(self, runtime, super().generate, (inputs, *args), kwargs)
         channels = runtime.new_call({}).channels
         if channels == 1:
             return super().generate(inputs, *args, **kwargs)
