@@ -63,11 +63,11 @@ from .heads import (
     ImageClassificationHead,
     ModelWithFlexibleHeadsAdaptersMixin,
     MultiHeadOutput,
-    RoutedOutput,
     MultiLabelClassificationHead,
     MultipleChoiceHead,
     PredictionHead,
     QuestionAnsweringHead,
+    RoutedOutput,
     Seq2SeqLMHead,
     TaggingHead,
 )

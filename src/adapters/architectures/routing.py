@@ -8,7 +8,7 @@ through the composition interpreter (:mod:`adapters.methods.composer`) or, for m
 ReFT, invertible adapters), by grouping the rows (:func:`adapters.methods.composer.routed_rows`).
 
 ``generate(**batch, adapter_names=[...])`` (:func:`routed_generate`) binds the names to the thread for the whole
-generation (transformers never sees them), repeated for beams and returned sequences, so every step (and an
+generation (transformers never sees them), repeated for the rows generate expands each input row into (beams, returned sequences), so every step (and an
 encoder-decoder's encoder call) is routed the same way.
 
 What is checked before any computation: ``adapter_names`` is a list or tuple of adapter names and ``None``, with one
@@ -95,14 +95,15 @@ def route(adapter_names: Any, batch: int | None, check: RouteCheck | None) -> di
 
 
 def _expansion(model: Any, kwargs: dict) -> int:
-    """How many rows ``generate`` makes of each input row (beams × returned sequences)."""
+    """How many rows ``generate`` makes of each input row (the larger of beams and returned sequences, as
+    transformers' ``generate`` expands its inputs)."""
     config = kwargs.get("generation_config") or getattr(model, "generation_config", None)
 
     def value(name: str) -> int:
         given = kwargs.get(name)
         return int(given if given is not None else (getattr(config, name, None) or 1))
 
-    return value("num_beams") * value("num_return_sequences")
+    return max(value("num_beams"), value("num_return_sequences"))
 
 
 def routed_generate(model: Any, runtime: Any, generate: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

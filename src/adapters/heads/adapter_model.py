@@ -99,7 +99,9 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         hidden = outputs[0]
         offsets = None if call is None else call.row_offsets()
         if pooling == "first" and offsets is not None:  # routed prompts: each row's own first column
-            return hidden[torch.arange(hidden.shape[0], device=hidden.device), torch.tensor(offsets, device=hidden.device)]
+            return hidden[
+                torch.arange(hidden.shape[0], device=hidden.device), torch.tensor(offsets, device=hidden.device)
+            ]
         if pooling == "first" or input_ids is None:
             return None
         if hidden.shape[0] != input_ids.shape[0]:  # Parallel: the base model ran on replicated inputs

@@ -308,7 +308,9 @@ class InvertibleAdapters(nn.ModuleDict):
         if isinstance(setup, MultiTask):  # routed rows: each group gets its own adapter's invertible adapter
             new = hidden
             for child, rows in routed_rows(setup, call, hidden.shape[0], hidden.device):
-                adapter = None if child is None else self._modules.get(child if isinstance(child, str) else child.first())
+                adapter = (
+                    None if child is None else self._modules.get(child if isinstance(child, str) else child.first())
+                )
                 if adapter is not None:
                     new = new.index_copy(0, rows, adapter(hidden[rows]))
         else:

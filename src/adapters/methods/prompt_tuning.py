@@ -42,9 +42,9 @@ from torch import nn
 
 from ..architectures.attach import INPUT_REWRITE, AdapterRuntime, resolve_path
 from ..architectures.call import PROMPT_PLACEMENT, PromptRows, insert_columns
+from ..composition import MultiTask
 from ..configuration import PromptTuningConfig
 from ..errors import AdapterConfigError, UnsupportedMethodError, UnsupportedModelError
-from ..composition import MultiTask
 from ._common import call_kwargs, place_like, seeded
 from .composer import routed_rows
 from .registry import AdapterMethod, register_method
