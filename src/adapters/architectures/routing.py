@@ -8,8 +8,8 @@ through the composition interpreter (:mod:`adapters.methods.composer`) or, for m
 ReFT, invertible adapters), by grouping the rows (:func:`adapters.methods.composer.routed_rows`).
 
 ``generate(**batch, adapter_names=[...])`` (:func:`routed_generate`) binds the names to the thread for the whole
-generation (transformers never sees them), repeated for the rows generate expands each input row into (beams, returned sequences), so every step (and an
-encoder-decoder's encoder call) is routed the same way.
+generation (transformers never sees them), each repeated for the rows generate expands its input row into (beams,
+returned sequences), so every step (and an encoder-decoder's encoder call) is routed the same way.
 
 What is checked before any computation: ``adapter_names`` is a list or tuple of adapter names and ``None``, with one
 entry per row of the call's batch (:class:`~adapters.errors.RoutingError` names both lengths), and every name is an
