@@ -165,16 +165,12 @@ class PromptTuningLayer(nn.Module):
         columns (:class:`~adapters.architectures.call.PromptRows`), so each row equals its own run."""
         if all(p is None for p in prompts):
             return None
-        lengths = tuple(0 if p is None else p.prompt_length for p in prompts)
-        total = max(lengths)
-        rows = PromptRows(
-            tuple(total - n for n in lengths), tuple(0 if p is None else p.position for p in prompts), lengths, total
-        )
+        rows = _prompt_rows(prompts)
         past = kwargs.get("past_key_values")
         prefill = _is_prefill(past)
         main = kwargs["input_ids"] if kwargs.get("input_ids") is not None else kwargs["inputs_embeds"]
         batch, length = main.shape[0], main.shape[1]
-        past_user = 0 if prefill else int(past.get_seq_length()) - total  # cached tokens of the user's sequence
+        past_user = 0 if prefill else int(past.get_seq_length()) - rows.total  # cached tokens of the user's sequence
         mask = kwargs.get("attention_mask")
         if mask is None and any(rows.offsets):
             mask = torch.ones(batch, past_user + length, dtype=torch.long, device=main.device)
@@ -217,11 +213,7 @@ class PromptTuningLayer(nn.Module):
         call = self.__dict__["_runtime"].current()
         prompts = self.row_prompts(call, labels.shape[0], labels.device)
         if prompts is not None:
-            lengths = tuple(0 if p is None else p.prompt_length for p in prompts)
-            total = max(lengths)
-            offsets = tuple(total - n for n in lengths)
-            rows = PromptRows(offsets, tuple(0 if p is None else p.position for p in prompts), lengths, total)
-            aligned = rows.insert(labels, IGNORE_INDEX)
+            aligned = _prompt_rows(prompts).insert(labels, IGNORE_INDEX)
         else:
             prompt = self.active_prompt(call)
             if prompt is None:
@@ -230,6 +222,14 @@ class PromptTuningLayer(nn.Module):
         kwargs = dict(kwargs)
         kwargs["labels"] = aligned
         return args, kwargs
+
+
+def _prompt_rows(prompts: list[PromptTuning | None]) -> PromptRows:
+    """The placement of the rows' prompts: each row's own, after ``longest - own length`` leading columns."""
+    lengths = tuple(0 if p is None else p.prompt_length for p in prompts)
+    total = max(lengths)
+    positions = tuple(0 if p is None else p.position for p in prompts)
+    return PromptRows(tuple(total - n for n in lengths), positions, lengths, total)
 
 
 def _two_dimensional(mask: torch.Tensor) -> torch.Tensor:
