@@ -192,12 +192,15 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         overwrite_ok: bool = False,
         set_active: bool = False,
         tokenizer: Any = None,
+        dtype: torch.dtype | str | None = None,
     ) -> None:
         """Add a new adapter ``adapter_name`` built from ``config`` (identifier, config string, dict or object).
 
         ``config=None`` gives the default ``"seq_bn"``. An existing name raises :class:`AdapterExistsError` unless
         ``overwrite_ok``. If building fails, the model is left exactly as it was. ``tokenizer`` embeds the text of
-        prompt tuning's ``prompt_init="from_string"`` (default: a tokenizer saved next to the model).
+        prompt tuning's ``prompt_init="from_string"`` (default: a tokenizer saved next to the model). ``dtype``
+        (e.g. ``torch.float32``) keeps the adapter's weights in that dtype whatever the model's; by default they take
+        the dtype of the module they attach to (docs/precision.md).
         """
         _check_adapter_name(adapter_name)
         config = AdapterConfig.load(config if config is not None else "seq_bn")
@@ -216,7 +219,7 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         runtime = self._adapter_runtime
         added = []
         try:
-            with runtime.adding(tokenizer=tokenizer):
+            with runtime.adding(tokenizer=tokenizer, dtype=dtype):
                 for member in _members(config):
                     method = method_for_config(member)
                     added.append(method)  # before add(): delete() also cleans up a partial add
@@ -413,7 +416,8 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         is the revision; ``cache_dir=`` and offline mode are honoured), a legacy AdapterHub identifier such as
         ``"sentiment/sst-2@ukp"``. A PEFT LoRA, DoRA or (IA)³ checkpoint is converted on load. ``config`` and
         ``model_name`` are deprecated: they only select adapters of the AdapterHub index (elsewhere they raise).
-        ``loading_info={}`` as a keyword receives ``missing_keys`` and ``unexpected_keys``. Safetensors files are
+        ``loading_info={}`` as a keyword receives ``missing_keys`` and ``unexpected_keys``; ``dtype=`` keeps the
+        weights of the added adapter in that dtype (as in ``add_adapter``). Safetensors files are
         preferred when a folder has both formats; ``.bin`` files are read with ``torch.load(weights_only=True)``.
         On failure the model is left exactly as it was.
         """
@@ -442,7 +446,8 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         methods that can merge say so in the registry (the LoRA family).
 
         Raises:
-            UnsupportedMethodError: no part of ``name`` can be merged, or it uses gating.
+            UnsupportedMethodError: no part of ``name`` can be merged, it uses gating, or it adapts quantized
+                (bitsandbytes) layers.
             CompositionError: another adapter is merged into the same layers.
         """
         config = self._require_adapter(name)

@@ -21,6 +21,7 @@ from ..io.format import (
     read_weights,
     save_folder,
 )
+from ..io.keys import model_tensors
 from ..io.resolve import resolve_adapter
 from ..version import __version__
 from .conversion import convert_static_keys, static_head, static_head_config
@@ -63,13 +64,13 @@ def save_flex_head(model, folder: str | Path, head_name: str, use_safetensors: b
     if head_name not in model.heads:
         raise AdapterNotFoundError(f"No head named {head_name!r}. Heads: {', '.join(model.heads) or 'none'}.")
     prefix = f"heads.{head_name}."
-    weights = {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+    weights = {k: v for k, v in model_tensors(model) if k.startswith(prefix)}
     _write(Path(folder), _meta(model, head_name, dict(model.heads[head_name].config)), weights, use_safetensors)
 
 
 def _static_head_keys(model) -> list[str]:
     entry = static_head(type(model).__name__)
-    keys = list(model.state_dict())
+    keys = [k for k, _ in model_tensors(model)]
     if entry is not None:
         roots = [m for m, _ in entry.modules] + [p for p, _ in entry.params]
         return [k for k in keys if any(k == r or k.startswith(r + ".") for r in roots)]
@@ -89,7 +90,7 @@ def save_static_head(model, folder: str | Path, use_safetensors: bool = True) ->
     keys = _static_head_keys(model)
     if not keys:
         return False
-    state = model.state_dict()
+    state = dict(model_tensors(model))
     config_file = _meta(model, None, None)
     label2id = getattr(model.config, "label2id", None)
     config_file["label2id"] = dict(label2id) if label2id else None
@@ -107,7 +108,7 @@ def _read(folder: Path, use_safetensors: bool | None) -> tuple[dict, dict[str, t
 
 
 def _copy_into(model, tensors: dict[str, torch.Tensor], expected_prefix: str) -> None:
-    expected = {k: v for k, v in model.state_dict().items() if k.startswith(expected_prefix)}
+    expected = {k: v for k, v in model_tensors(model) if k.startswith(expected_prefix)}
     missing = sorted(set(expected) - set(tensors))
     if missing:
         raise CheckpointError(f"The saved head lacks weights the model expects: {', '.join(missing[:5])}.")
@@ -192,7 +193,7 @@ def load_static_head(model, folder: str | Path, use_safetensors: bool | None = N
             "(e.g. AutoAdapterModel), or pass with_head=False to load only the adapter."
         )
     keys = _static_head_keys(model)
-    state = model.state_dict()
+    state = dict(model_tensors(model))
     missing = [k for k in keys if k not in tensors]
     if missing:
         raise CheckpointError(f"The saved head lacks weights the model expects: {', '.join(missing[:5])}.")

@@ -10,7 +10,7 @@ from ..configuration import AdapterFusionConfig
 from ..errors import AdapterFileNotFoundError, AdapterNotFoundError, CheckpointError
 from ..version import __version__
 from .format import find_weights_file, read_json, read_weights, save_folder
-from .keys import from_file_keys, to_file_keys
+from .keys import from_file_keys, model_tensors, to_file_keys
 
 __all__ = ["save_fusion", "load_fusion", "FUSION_CONFIG_NAME", "FUSION_WEIGHTS_NAME", "FUSION_SAFE_WEIGHTS_NAME"]
 
@@ -21,7 +21,7 @@ FUSION_SAFE_WEIGHTS_NAME = "model_adapter_fusion.safetensors"
 
 def _fusion_state(model, name: str) -> dict[str, torch.Tensor]:
     marker = f"adapter_fusion_layer.{name}."
-    return {k: v for k, v in model.state_dict().items() if marker in k}
+    return {k: v for k, v in model_tensors(model) if marker in k}
 
 
 def save_fusion(model, folder: str | Path, name: str, meta_dict: dict | None = None, use_safetensors: bool = True):

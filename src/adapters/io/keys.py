@@ -9,12 +9,20 @@ from adapter-transformers, and renames the adapter for ``load_as``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import torch
 
 from ..methods import adapter_key_pattern, registered_methods
 
-__all__ = ["adapter_state_dict", "to_file_keys", "from_file_keys", "rename_adapter_keys", "LEGACY_RENAMES"]
+__all__ = [
+    "adapter_state_dict",
+    "model_tensors",
+    "to_file_keys",
+    "from_file_keys",
+    "rename_adapter_keys",
+    "LEGACY_RENAMES",
+]
 
 # adapter-transformers (v1-v3) container names, renamed before filtering
 LEGACY_RENAMES: tuple[tuple[str, str], ...] = (
@@ -31,10 +39,24 @@ def _base_prefix(model) -> str:
     return f"{model.base_model_prefix}."
 
 
+def model_tensors(model) -> Iterator[tuple[str, torch.Tensor]]:
+    """The model's state-dict entries (parameters and persistent buffers, detached) without calling
+    ``state_dict()``: bitsandbytes' 4-bit layers answer that by converting weights it repacked for CPU inference back,
+    which re-rounds them, so saving or loading an adapter would change the base model."""
+    for path, module in model.named_modules(remove_duplicate=False):
+        prefix = f"{path}." if path else ""
+        for name, param in module._parameters.items():
+            if param is not None:
+                yield prefix + name, param.detach()
+        for name, buffer in module._buffers.items():
+            if buffer is not None and name not in module._non_persistent_buffers_set:
+                yield prefix + name, buffer.detach()
+
+
 def adapter_state_dict(model, name: str) -> dict[str, torch.Tensor]:
     """All state-dict entries of adapter ``name`` (model keys)."""
     pattern = adapter_key_pattern(name)
-    return {k: v for k, v in model.state_dict().items() if pattern.search(k)}
+    return {k: v for k, v in model_tensors(model) if pattern.search(k)}
 
 
 def to_file_keys(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -123,10 +123,12 @@ def load_adapter(
     loading_info: dict | None = None,
     config: Any = None,
     model_name: str | None = None,
+    dtype: Any = None,
     **kwargs: Any,
 ) -> str:
     """Load the adapter ``adapter_name_or_path`` (a folder, URL, Hub repo or AdapterHub identifier, see
-    :mod:`adapters.io.resolve`; our format or a PEFT checkpoint) into ``model`` and return its name in the model."""
+    :mod:`adapters.io.resolve`; our format or a PEFT checkpoint) into ``model`` and return its name in the model.
+    ``dtype``: the dtype of a newly added adapter's weights (as ``add_adapter``'s; default: the model's)."""
     shift = kwargs.pop("shift_relative_positions", None)  # T5 prefix tuning as adapters 1.x computed it
     resolved = resolve_adapter(
         adapter_name_or_path,
@@ -142,7 +144,8 @@ def load_adapter(
         name, adapter_config, tensors = read_peft_checkpoint(model, resolved.folder, load_as or resolved.name)
     else:
         name, adapter_config, tensors = _read_saved(model, resolved.folder, load_as, use_safetensors, shift)
-    _install(model, name, _with_leave_out(adapter_config, leave_out), tensors, leave_out, loading_info)
+    with model._adapter_runtime.adding(dtype=dtype):
+        _install(model, name, _with_leave_out(adapter_config, leave_out), tensors, leave_out, loading_info)
     if set_active:
         model.set_active_adapters(name)
     return name

@@ -18,6 +18,9 @@ __all__ = [
     "seeded",
     "StochasticDepth",
     "place_like",
+    "floating_dtype",
+    "dtype_by_name",
+    "adapter_dtype",
     "shared_parameters_store",
     "call_kwargs",
 ]
@@ -81,11 +84,50 @@ class StochasticDepth(nn.Module):
         return x * mask / keep
 
 
-def place_like(module: nn.Module, reference: nn.Module) -> nn.Module:
-    """Move ``module`` to the device and floating dtype of ``reference``'s parameters and copy its train mode."""
+def floating_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of ``module``'s first floating-point parameter, or ``None``. Quantized weights (int8/uint8 storage of
+    bitsandbytes layers) are skipped, so a quantized layer answers with its bias's or LayerNorm's dtype."""
+    for param in module.parameters():
+        if param.is_floating_point():
+            return param.dtype
+    return None
+
+
+def dtype_by_name(value: torch.dtype | str | None, what: str = "dtype") -> torch.dtype | None:
+    """``value`` (a torch dtype or its name, e.g. ``"float32"`` or ``"torch.bfloat16"``) as a floating-point torch
+    dtype; ``None`` stays ``None``."""
+    if value is None or isinstance(value, torch.dtype) and value.is_floating_point:
+        return value
+    dtype = getattr(torch, str(value).removeprefix("torch."), None) if isinstance(value, str) else None
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise AdapterConfigError(
+            f"{what}={value!r} is not a floating-point torch dtype; allowed: a torch dtype or its name, e.g. "
+            "'float32', 'bfloat16', 'float16'."
+        )
+    return dtype
+
+
+def adapter_dtype(runtime, config_dtype: str | None, *references: nn.Module) -> torch.dtype:
+    """The dtype of new adapter weights: ``add_adapter(..., dtype=...)`` (``runtime.add_options``) or the config's
+    ``dtype`` field (LoRA, ReFT) if given, else the floating dtype of the first of ``references`` that has one (the
+    module the adapter attaches to), else float32. Both given and different raises :class:`AdapterConfigError`."""
+    requested = dtype_by_name(runtime.add_options.get("dtype"))
+    configured = dtype_by_name(config_dtype, "config dtype")
+    if requested is not None and configured is not None and requested != configured:
+        raise AdapterConfigError(
+            f"add_adapter(dtype={requested}) contradicts the config's dtype={config_dtype!r}; give one of them."
+        )
+    chosen = requested or configured
+    if chosen is not None:
+        return chosen
+    return next((d for d in map(floating_dtype, references) if d is not None), torch.float32)
+
+
+def place_like(module: nn.Module, reference: nn.Module, dtype: torch.dtype | None = None) -> nn.Module:
+    """Move ``module`` to the device of ``reference``'s parameters and to ``dtype`` (default: ``reference``'s
+    floating dtype, see :func:`floating_dtype`), and copy its train mode."""
     param = next(reference.parameters(), None)
-    if param is not None:
-        module.to(device=param.device, dtype=param.dtype if param.is_floating_point() else None)
+    module.to(device=None if param is None else param.device, dtype=dtype or floating_dtype(reference))
     module.train(reference.training)
     return module
 

@@ -32,7 +32,16 @@ from ..architectures.spec import BottleneckSite
 from ..composition import AdapterCompositionBlock, MultiTask
 from ..configuration import BnConfig
 from ..errors import AdapterConfigError
-from ._common import StochasticDepth, activation, bert_init, place_like, seeded, shared_parameters_store
+from ._common import (
+    StochasticDepth,
+    activation,
+    adapter_dtype,
+    bert_init,
+    floating_dtype,
+    place_like,
+    seeded,
+    shared_parameters_store,
+)
 from .bottleneck_compose import BottleneckComposer, run_bottleneck_setup
 from .composer import routed_rows
 from .gating import record_gate
@@ -129,7 +138,20 @@ class BottleneckAdapter(nn.Module):
             residual = x
         return x, (residual if residual is not None else h)
 
+    def up_values(self, x: torch.Tensor) -> torch.Tensor:
+        """The scaled up-projection ``s · W_up φ(W_down x)`` in the adapter's dtype (AdapterFusion's values)."""
+        x = x.to(floating_dtype(self) or x.dtype)
+        return self.adapter_up(self.adapter_down(x)) * self.scaling
+
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """The adapter's output from its input ``x`` and ``residual``; computed in the adapter's dtype, returned in
+        ``x``'s (the site's), so float32 adapters on a bfloat16 model cast only at this boundary."""
+        site_dtype = x.dtype
+        own = floating_dtype(self) or site_dtype
+        x, residual = x.to(own), residual.to(own)
+        return self._forward(x, residual).to(site_dtype)
+
+    def _forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         out = self.dropout(self.adapter_up(self.adapter_down(x)) * self.scaling)
         if self.drop_path is not None:
             out = self.drop_path(out)
@@ -296,10 +318,11 @@ class InvertibleAdapters(nn.ModuleDict):
         return self._modules.get(setup.first())
 
     def transform(self, hidden: torch.Tensor, rev: bool = False, name: str | None = None) -> torch.Tensor:
-        """Apply the active invertible adapter (or its inverse with ``rev=True``); identity if none is active.
-        ``name``: the invertible adapter of adapter ``name`` instead (heads of routed rows)."""
+        """Apply the active invertible adapter (or its inverse with ``rev=True``); identity if none is active. It
+        computes in its own dtype and returns ``hidden``'s. ``name``: the invertible adapter of adapter ``name``
+        instead (heads of routed rows)."""
         adapter = self.active_adapter() if name is None else self._modules.get(name)
-        return hidden if adapter is None else adapter(hidden, rev=rev)
+        return hidden if adapter is None else _run_invertible(adapter, hidden, rev)
 
     def _on_input(self, module: nn.Module, args: tuple, kwargs: dict):
         call = self.__dict__["_runtime"].current()
@@ -308,19 +331,21 @@ class InvertibleAdapters(nn.ModuleDict):
         if isinstance(setup, MultiTask):  # routed rows: each group gets its own adapter's invertible adapter
             new = hidden
             for child, rows in routed_rows(setup, call, hidden.shape[0], hidden.device):
-                adapter = (
-                    None if child is None else self._modules.get(child if isinstance(child, str) else child.first())
-                )
+                name = None if child is None else child if isinstance(child, str) else child.first()
+                adapter = None if name is None else self._modules.get(name)
                 if adapter is not None:
-                    new = new.index_copy(0, rows, adapter(hidden[rows]))
+                    new = new.index_copy(0, rows, _run_invertible(adapter, hidden[rows], False))
         else:
-            adapter = self.active_adapter()
-            new = hidden if adapter is None else adapter(hidden)
+            new = self.transform(hidden)
         if new is hidden:
             return None
         if args:
             return (new, *args[1:]), kwargs
         return args, {**kwargs, "hidden_states": new}
+
+
+def _run_invertible(adapter: nn.Module, hidden: torch.Tensor, rev: bool) -> torch.Tensor:
+    return adapter(hidden.to(floating_dtype(adapter) or hidden.dtype), rev=rev).to(hidden.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -386,19 +411,21 @@ def add(runtime: AdapterRuntime, name: str, config: BnConfig) -> None:
     """Build every module first, then attach them all, so a failure leaves the model untouched."""
     hidden = _hidden_size(runtime)
     base = runtime.base_model
+    dtype = adapter_dtype(runtime, None, base)  # the model-level parts: shared PHM parameters, invertible adapter
     with seeded(config.init_weights_seed):
         shared = None
         if config.phm_layer:
             sizes = {bottleneck_size(config, hidden, ref.index) for ref, _ in _enabled_sites(runtime, config)}
             check_phm_sizes(config, (hidden, *sizes))
             if config.shared_W_phm or config.shared_phm_rule:
-                shared = place_like(build_shared_phm_parameters(config, hidden, min(sizes or {hidden})), base)
+                shared = place_like(build_shared_phm_parameters(config, hidden, min(sizes or {hidden})), base, dtype)
         built = []
         for ref, site in _enabled_sites(runtime, config):
             with seeded(config.init_weights_seed):
                 adapter = BottleneckAdapter(hidden, bottleneck_size(config, hidden, ref.index), config, shared)
-            built.append((ref, site, place_like(adapter, base)))
-        invertible = place_like(build_invertible_adapter(config, hidden), base) if config.inv_adapter else None
+            site_dtype = dtype if shared is not None else adapter_dtype(runtime, None, ref.module, base)
+            built.append((ref, site, place_like(adapter, ref.module, site_dtype)))
+        invertible = place_like(build_invertible_adapter(config, hidden), base, dtype) if config.inv_adapter else None
         if invertible is not None:
             invertible.apply(bert_init)
     for ref, site, adapter in built:

@@ -63,7 +63,7 @@ class BottleneckComposer:
     def compose_single(self, name: str, state: BottleneckState, need_up: bool = False) -> BottleneckState:
         adapter = self.layer[name]
         out = adapter(state.hidden, state.adapter_residual)
-        up = adapter.adapter_up(adapter.adapter_down(state.hidden)) * adapter.scaling if need_up else None
+        up = adapter.up_values(state.hidden) if need_up else None
         return state._replace(hidden=out, up=up, last=name, segments=())
 
     def vslice(self, state: BottleneckState, index: slice | torch.Tensor, dim: int) -> BottleneckState:

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..architectures.attach import AdapterRuntime, resolve_path
 from ..errors import UnsupportedModelError
-from ._common import bert_init, place_like
+from ._common import bert_init, floating_dtype, place_like
 from .bottleneck import BottleneckLayer
 
 __all__ = ["AdapterFusionLayer", "add_fusion", "delete_fusion", "fusion_layers", "regularization_loss"]
@@ -71,8 +71,15 @@ class AdapterFusionLayer(nn.Module):
         return self.temperature(steps)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, residual: torch.Tensor, call=None):
-        """``query`` (B, L, H); ``key``/``value`` (B, L, N, H); returns the fused output and the (B, L, N) scores.
-        ``call``: the call's record (fixes the temperature for the call)."""
+        """``query`` (B, L, H); ``key``/``value`` (B, L, N, H); returns the fused output (in ``query``'s dtype; the
+        layer computes in its own) and the (B, L, N) scores. ``call``: the call's record (fixes the temperature)."""
+        site_dtype = query.dtype
+        own = floating_dtype(self) or site_dtype
+        query, key, value, residual = (t.to(own) for t in (query, key, value, residual))
+        context, probs = self._fuse(query, key, value, residual, call)
+        return context.to(site_dtype), probs
+
+    def _fuse(self, query, key, value, residual, call):
         config = self.config
         if config.residual_before:
             value = value + residual[:, :, None, :]
@@ -113,8 +120,9 @@ def add_fusion(runtime: AdapterRuntime, fusion_name: str, names: list[str], conf
     if dropout is None:
         dropout = float(getattr(base.config, "attention_probs_dropout_prob", 0.0) or 0.0)
     hidden = int(base.config.get_text_config().hidden_size)
+    # a fusion layer takes the device and dtype of the first adapter it fuses at its site
     built = [
-        (ref, site, layer, place_like(AdapterFusionLayer(config, hidden, dropout), base))
+        (ref, site, layer, place_like(AdapterFusionLayer(config, hidden, dropout), layer[names[0]]))
         for ref, site, layer in _sites(runtime, names)
     ]
     for ref, site, layer, module in built:

@@ -36,10 +36,11 @@ from ..architectures.attach import AdapterRuntime, LayerRef, resolve_path
 from ..architectures.spec import LoRASite
 from ..configuration import LoRAConfig, MTLLoRAConfig
 from ..errors import AdapterConfigError, CompositionError, UnsupportedMethodError, UnsupportedModelError
-from ._common import seeded, shared_parameters_store
+from ._common import adapter_dtype, seeded, shared_parameters_store
 from ._lowrank import IA3, LoRA, LowRankModule, MTLLoRA
 from .lora_averaging import lora_strategy_average
-from .lora_layer import LoRALayer, LoRAState, linear_shape
+from .lora_layer import LoRALayer, LoRAState, linear_shape, weight_rows
+from .quantized import quantization_kind
 from .registry import AdapterMethod, register_method
 from .vera import Vera, VeraShared, is_vera
 
@@ -101,8 +102,6 @@ def _check_config(config: LoRAConfig) -> None:
             problems.append("VeRA (vera_d/vera_b set) needs composition_mode='add'")
         if isinstance(config, MTLLoRAConfig):
             problems.append("MTL-LoRA needs composition_mode='add'")
-    if config.dtype is not None and not isinstance(getattr(torch, str(config.dtype), None), torch.dtype):
-        problems.append(f"dtype={config.dtype!r} is not a torch dtype name (e.g. 'float32', 'bfloat16')")
     if problems:
         raise AdapterConfigError(f"Invalid {type(config).__name__}: " + "; ".join(problems) + ".")
 
@@ -117,14 +116,6 @@ def _build(config: LoRAConfig, in_features: int, size: int, groups: int, shared:
     return LoRA(in_features, size, groups, config)
 
 
-def _dtype_for(linear: nn.Module, config: LoRAConfig) -> torch.dtype:
-    """``config.dtype`` if given, else the wrapped layer's (floating) dtype."""
-    if config.dtype is not None:
-        return getattr(torch, str(config.dtype))
-    dtype = linear.weight.dtype
-    return dtype if dtype.is_floating_point else torch.float32
-
-
 def add(runtime: AdapterRuntime, name: str, config: LoRAConfig) -> None:
     """Build every module first, then attach them all, so a failure leaves the model untouched."""
     _check_config(config)
@@ -137,16 +128,18 @@ def add(runtime: AdapterRuntime, name: str, config: LoRAConfig) -> None:
     if is_vera(config) and not isinstance(config, MTLLoRAConfig) and config.composition_mode == "add":
         with seeded(config.init_weights_seed):
             shared = VeraShared(config.r, max(t[4] for t in targets), max(t[5] for t in targets), config.init_weights)
-        shared.to(device=targets[0][2].weight.device, dtype=_dtype_for(targets[0][2], config))
+        first_ref, _, first_linear = targets[0][:3]
+        dtype = adapter_dtype(runtime, config.dtype, first_linear, first_ref.module)
+        shared.to(device=first_linear.weight.device, dtype=dtype)
     built = []
     for ref, site, linear, groups, in_features, size in targets:
         with seeded(config.init_weights_seed):
             module = _build(config, in_features, size, len(groups), shared)
         module.group_index = groups
-        module.to(device=linear.weight.device, dtype=_dtype_for(linear, config))
+        module.to(device=linear.weight.device, dtype=adapter_dtype(runtime, config.dtype, linear, ref.module))
         module.train(linear.training)
         if module.use_dora:
-            rows = _linear_weight_rows(linear).detach()
+            rows = weight_rows(linear).detach()
             norms = torch.cat([torch.linalg.norm(rows[j * size : (j + 1) * size].float(), dim=1) for j in groups])
             with torch.no_grad():
                 module.m.weight.copy_(norms.unsqueeze(1).to(module.m.weight.dtype))
@@ -160,10 +153,6 @@ def add(runtime: AdapterRuntime, name: str, config: LoRAConfig) -> None:
         layer[name] = module
     if shared is not None:
         shared_parameters_store(runtime, create=True)[name] = shared
-
-
-def _linear_weight_rows(linear: nn.Module) -> torch.Tensor:
-    return linear.weight.t() if linear_shape(linear)[2] else linear.weight
 
 
 def delete(runtime: AdapterRuntime, name: str) -> None:
@@ -221,6 +210,15 @@ def reset_adapters(runtime: AdapterRuntime) -> None:
 def merge_adapter(runtime: AdapterRuntime, name: str) -> None:
     """Fold adapter ``name`` into the weights of every layer it adapts; all checks happen before any change."""
     layers = [layer for layer in lora_layers(runtime) if name in layer]
+    quantized = [(layer, kind) for layer in layers if (kind := quantization_kind(layer.linear)) is not None]
+    if quantized:
+        layer, kind = quantized[0]
+        raise UnsupportedMethodError(
+            f"Cannot merge adapter {name!r}: {layer.location_key} of layer {layer.layer_idx} is a {kind} layer "
+            f"({len(quantized)} quantized layers in total). Folding the update into quantized weights would round it "
+            "away and reset_adapter() could not restore them exactly. Run the adapter unmerged, or load the base "
+            "model without quantization (e.g. dtype=torch.bfloat16), load the adapter there and merge."
+        )
     gated = [f"{layer.location_key} of layer {layer.layer_idx}" for layer in layers if layer[name].use_gating]
     if gated:
         raise UnsupportedMethodError(

@@ -20,8 +20,9 @@ from ..errors import CompositionError, UnsupportedModelError
 from ._lowrank import IA3, LowRankModule
 from .composer import compose, routed_rows
 from .dora import apply_magnitude, merged_rows, row_norms
+from .quantized import dequantized_weight
 
-__all__ = ["LoRALayer", "LoRAState", "linear_shape"]
+__all__ = ["LoRALayer", "LoRAState", "linear_shape", "weight_rows"]
 
 
 class LoRAState(NamedTuple):
@@ -41,7 +42,10 @@ class LoRAState(NamedTuple):
 
 
 def linear_shape(linear: nn.Module) -> tuple[int, int, bool]:
-    """``(in_features, out_features, transposed)``; transformers' ``Conv1D`` stores its weight as ``(in, out)``."""
+    """``(in_features, out_features, transposed)``; transformers' ``Conv1D`` stores its weight as ``(in, out)``.
+
+    Sizes of ``nn.Linear`` subclasses come from the module, not its weight: a quantized layer (bitsandbytes
+    ``Linear4bit``/``Linear8bitLt``) stores a packed weight of another shape."""
     if isinstance(linear, nn.Linear):
         return linear.in_features, linear.out_features, False
     if isinstance(linear, Conv1D):
@@ -50,6 +54,13 @@ def linear_shape(linear: nn.Module) -> tuple[int, int, bool]:
         f"LoRA-family adapters wrap nn.Linear or Conv1D layers, got {type(linear).__name__}; check the family's "
         "LoRA sites in adapters.architectures.specs."
     )
+
+
+def weight_rows(linear: nn.Module) -> torch.Tensor:
+    """The base weight as ``(out, in)``: a view of the weight (transposed for ``Conv1D``), or the dequantized values
+    of a quantized layer (a new tensor)."""
+    weight = dequantized_weight(linear)
+    return weight.t() if linear_shape(linear)[2] else weight
 
 
 class LoRALayer(nn.ModuleDict):
@@ -222,13 +233,8 @@ class LoRALayer(nn.ModuleDict):
                 chunks[j] = chunks[j] + hidden.to(output.dtype)
         return torch.cat(chunks, dim=-1) if self.n_groups > 1 else chunks[0]
 
-    def _weight_rows(self) -> torch.Tensor:
-        """The base weight as ``(out, in)`` (a view)."""
-        weight = self.linear.weight
-        return weight.t() if self.__dict__["_transposed"] else weight
-
     def _dora_norms(self, module: LowRankModule) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-        size, weight, delta = self.group_size, self._weight_rows(), module.delta_weight()
+        size, weight, delta = self.group_size, weight_rows(self.linear), module.delta_weight()
         norms = {}
         for k, j in enumerate(module.group_index):
             rows = slice(k * size, (k + 1) * size)
@@ -243,7 +249,7 @@ class LoRALayer(nn.ModuleDict):
         module, size = self[name], self.group_size
         weight, bias = self.linear.weight, self.linear.bias
         with torch.no_grad():
-            rows = self._weight_rows().float()
+            rows = weight_rows(self.linear).float()
             bias_rows = None if bias is None else bias.float()
             new_rows, new_bias = rows.clone(), None if bias is None else bias_rows.clone()
             delta = module.delta_weight().float()

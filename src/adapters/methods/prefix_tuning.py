@@ -38,7 +38,7 @@ from ..architectures.spec import AttentionSite
 from ..composition import AdapterCompositionBlock, BatchSplit, MultiTask, Parallel, Stack
 from ..configuration import ConfigUnion, PrefixTuningConfig
 from ..errors import CompositionError, UnsupportedAttentionError, UnsupportedMethodError
-from ._common import activation, place_like, seeded
+from ._common import activation, adapter_dtype, place_like, seeded
 from .composer import compose
 from .gating import record_score
 from .registry import AdapterMethod, register_method
@@ -419,14 +419,14 @@ def add(runtime: AdapterRuntime, name: str, config: PrefixTuningConfig) -> None:
         heads, head_dim = geometry[location]
         with seeded(config.init_weights_seed):
             locations[location] = kind(n_layers, heads, head_dim, hidden, config)
-    place_like(locations, base)
+    place_like(locations, base, adapter_dtype(runtime, None, base))
     gates = {}
     if config.use_gating:
         for ref, site, _ in placed:
             gate = nn.Linear(hidden, 1 if config.shared_gating else 2)
             with torch.no_grad():
                 gate.weight.normal_(mean=0.0, std=0.02)
-            gates[(ref.index, site.path)] = place_like(gate, base)
+            gates[(ref.index, site.path)] = place_like(gate, ref.module, adapter_dtype(runtime, None, ref.module))
     # attach
     _pool(runtime, create=True).prefix_tunings[name] = locations
     for ref, site, index in placed:

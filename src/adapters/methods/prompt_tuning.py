@@ -45,7 +45,7 @@ from ..architectures.call import PROMPT_PLACEMENT, PromptRows, insert_columns
 from ..composition import MultiTask
 from ..configuration import PromptTuningConfig
 from ..errors import AdapterConfigError, UnsupportedMethodError, UnsupportedModelError
-from ._common import call_kwargs, place_like, seeded
+from ._common import adapter_dtype, call_kwargs, place_like, seeded
 from .composer import routed_rows
 from .registry import AdapterMethod, register_method
 
@@ -351,7 +351,7 @@ def check_support(runtime: AdapterRuntime, config: PromptTuningConfig) -> str | 
 def add(runtime: AdapterRuntime, name: str, config: PromptTuningConfig) -> None:
     options = getattr(runtime, "add_options", None) or {}
     prompt = PromptTuning(config, _embedding_size(runtime.base_model.config))
-    place_like(prompt, runtime.base_model)
+    place_like(prompt, runtime.base_model, adapter_dtype(runtime, None, runtime.base_model))
     if not options.get("loading"):
         _init_prompt(prompt, config, runtime, options.get("tokenizer"))
     layer = _layer(runtime)

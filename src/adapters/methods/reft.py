@@ -30,7 +30,7 @@ from torch import nn
 from ..architectures.attach import HOOK_CONSUME, INPUT_CAPTURE, AdapterRuntime, LayerRef, resolve_path
 from ..composition import MultiTask
 from ..configuration import ReftConfig
-from ._common import activation, call_kwargs, place_like, seeded
+from ._common import activation, adapter_dtype, call_kwargs, place_like, seeded
 from .composer import routed_rows
 from .registry import AdapterMethod, register_method
 
@@ -255,13 +255,6 @@ def _reft_layer(ref: LayerRef) -> ReftLayer | None:
     return layer if isinstance(layer, ReftLayer) else None
 
 
-def _dtype(runtime: AdapterRuntime, config: ReftConfig) -> torch.dtype:
-    if config.dtype:
-        return getattr(torch, config.dtype)
-    param = next(runtime.base_model.parameters(), None)
-    return param.dtype if param is not None and param.is_floating_point() else torch.float32
-
-
 def check_support(runtime: AdapterRuntime, config: ReftConfig) -> str | None:
     if next(iter(_selected_layers(runtime, config)), None) is None:
         return (
@@ -275,11 +268,10 @@ def add(runtime: AdapterRuntime, name: str, config: ReftConfig) -> None:
     base = runtime.base_model
     model_config = base.config.get_text_config()
     hidden = int(model_config.hidden_size)
-    dtype = _dtype(runtime, config)
-    device = next(base.parameters()).device
     built = []
     for ref in _selected_layers(runtime, config):
-        module = ReftModule(hidden, config, dtype).to(device)
+        dtype = adapter_dtype(runtime, config.dtype, ref.module, base)
+        module = ReftModule(hidden, config, dtype).to(next(ref.module.parameters()).device)
         module.train(base.training)
         built.append((ref, module))
     _group_inputs(runtime, create=True)
