@@ -195,7 +195,7 @@ def test_merged_adapter_survives_save_and_delete_restores_weights(tmp_path):
         ("ia3[dropout=0.1]", "does not support dropout"),
         ("vera[composition_mode='scale', r=1]", "VeRA .* needs composition_mode='add'"),
         ("mtl_lora[composition_mode='scale', r=1]", "MTL-LoRA needs composition_mode='add'"),
-        ("lora[dtype='float33']", "not a torch dtype"),
+        ("lora[dtype='float33']", "not a floating-point torch dtype"),
         ("ia3[init_weights='vera']", "not supported for \\(IA\\)\\^3"),
     ],
 )
