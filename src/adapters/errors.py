@@ -22,6 +22,7 @@ __all__ = [
     "UnsupportedMethodError",
     "AdapterTypeError",
     "CompositionError",
+    "RoutingError",
     "CheckpointError",
     "AdapterFileNotFoundError",
     "UnsafeArchiveError",
@@ -97,6 +98,12 @@ class AdapterTypeError(UnsupportedMethodError, TypeError):
 
 class CompositionError(AdapterError, ValueError):
     """An adapter setup (Stack, Fuse, ...) is malformed or not supported by the methods it uses."""
+
+
+class RoutingError(CompositionError):
+    """Per-row routing (``model(..., adapter_names=[...])``) got names that do not fit the call: a list of the wrong
+    length, an entry that is not an adapter name or ``None`` (fusion setups per row are not supported), a head that
+    is missing for some rows, or an adapter whose method cannot route rows."""
 
 
 class CheckpointError(AdapterError, ValueError):

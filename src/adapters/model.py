@@ -24,10 +24,10 @@ from .architectures.attach import AdapterRuntime, spec_for_model
 from .architectures.entry import install_entries
 from .architectures.parallel import install_parallel_replication
 from .averaging import average_adapter
-from .composition import AdapterCompositionBlock, Fuse, Stack, parse_composition
+from .composition import AdapterCompositionBlock, Fuse, MultiTask, Stack, parse_composition
 from .configuration import AdapterConfig, ModelAdaptersConfig
 from .embeddings import EmbeddingAdaptersMixin
-from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, RoutingError, UnsupportedMethodError
 from .fusion_api import FusionMixin
 from .hub_api import HubMixin
 from .invertible_api import InvertibleAdaptersMixin
@@ -87,6 +87,7 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         self._adapter_runtime = AdapterRuntime(self, spec_for_model(self))
         install_entries(self._adapter_runtime)
         install_parallel_replication(self._adapter_runtime)
+        self._adapter_runtime.route_check = self._check_routing
         self.adapters_config = ModelAdaptersConfig()
         bind_adapters_config(self, self.adapters_config)
         if adapters_config is not None:
@@ -295,6 +296,23 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
                 raise AdapterNotFoundError(
                     f"No fusion layer {block.name!r} for {block!r}; add it with model.add_adapter_fusion(...) first."
                 )
+
+    def _check_routing(self, names: list[str]) -> None:
+        """The adapters of a routed call (``adapter_names=``) exist and can route rows (before any computation)."""
+        fusions = [n for n in names if n in self.adapters_config.fusions]
+        if fusions:
+            raise RoutingError(
+                f"adapter_names names the fusion {fusions[0]!r}; per-row routing runs one adapter per row, fusion "
+                "setups per row are not supported (activate the Fuse with set_active_adapters instead)."
+            )
+        missing = [n for n in names if n not in self.adapters_config]
+        if missing:
+            known = ", ".join(sorted(self.adapters_config.adapters)) or "none"
+            raise AdapterNotFoundError(
+                f"adapter_names names {', '.join(map(repr, missing))}, which this model does not have. Adapters on "
+                f"this model: {known}."
+            )
+        self._check_setup_supported(MultiTask(*names))
 
     @property
     def active_adapters(self) -> AdapterCompositionBlock | None:

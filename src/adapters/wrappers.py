@@ -14,6 +14,7 @@ from torch import nn
 from ._classes import mixed_into
 from .architectures.attach import spec_for_model
 from .architectures.interface import INTERFACE_CONFIG_NAME, AdapterModelInterface, load_interface
+from .architectures.routing import routed_generate
 from .configuration import ModelAdaptersConfig
 from .errors import AdapterConfigError, CheckpointError
 from .heads.shared_base import share_adapters_with_base_model
@@ -34,8 +35,20 @@ class _InterfaceFiles:
         return result
 
 
+class _RoutedGeneration:
+    """``generate(**batch, adapter_names=[...])``: every step routes row i to its adapter (models that generate)."""
+
+    def generate(self, *args, **kwargs):
+        if kwargs.get("adapter_names") is None:
+            return super().generate(*args, **kwargs)
+        return routed_generate(self, self._adapter_runtime, super().generate, args, kwargs)
+
+
 def _adapter_class(cls: type) -> type:
-    """``cls`` with :class:`ModelAdaptersMixin` (and :class:`StaticHeadsMixin`) mixed in."""
+    """``cls`` with :class:`ModelAdaptersMixin` (and :class:`StaticHeadsMixin`) mixed in; models that generate also
+    get per-row routing in ``generate``."""
+    if callable(getattr(cls, "generate", None)):
+        return mixed_into(cls, _InterfaceFiles, _RoutedGeneration, StaticHeadsMixin, ModelAdaptersMixin)
     return mixed_into(cls, _InterfaceFiles, StaticHeadsMixin, ModelAdaptersMixin)
 
 

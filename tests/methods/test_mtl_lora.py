@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adapters import MultiTask
+from adapters import MultiTask, Split
 from adapters.errors import AdapterConfigError, CompositionError, UnsupportedMethodError
 from adapters.methods.lora import LoRALayer
 from contract.helpers import adapter_model, all_hooks, randomize_adapter
@@ -79,9 +79,11 @@ def test_multitask_routes_each_example_to_its_task_adapter(family):
     assert all_hooks(model) < hooks
 
 
-def test_multitask_needs_multi_task_adapters():
+def test_multitask_takes_plain_lora_adapters_but_not_unsupported_blocks():
     model = adapter_model("bert")
     model.add_adapter("a", config="lora")
     model.add_adapter("b", config="lora")
-    with pytest.raises(CompositionError, match=r"'a' \(lora\) cannot be used in a MultiTask block"):
-        model.set_active_adapters(MultiTask("a", "b"))
+    model.set_active_adapters(MultiTask("a", "b"))  # every LoRA-family adapter routes rows (issue 10)
+    assert model.active_adapters == MultiTask("a", "b")
+    with pytest.raises(CompositionError, match=r"'a' \(lora\) cannot be used in a Split block"):
+        model.set_active_adapters(Split("a", "b", splits=[1, 1]))

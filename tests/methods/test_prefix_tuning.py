@@ -213,7 +213,8 @@ def test_stack_prepends_right_to_left_and_split_average_are_refused():
     assert keys.shape[2] == 2 + 3 + batch["input_ids"].shape[1]
     torch.testing.assert_close(keys[0, :, :5], expected)
     for block in (adapters.Split("a", "b", splits=[3, 4]), adapters.Average("a", "b")):
-        with pytest.raises(CompositionError, match="prefix_tuning adapters support: BatchSplit, Parallel, Stack"):
+        allowed = "prefix_tuning adapters support: BatchSplit, MultiTask, Parallel, Stack"
+        with pytest.raises(CompositionError, match=allowed):
             model.set_active_adapters(block)
 
 

@@ -28,6 +28,7 @@ from .attention import (
 )
 from .call import FORWARD_OPTIONS, AdapterCall
 from .paths import resolve_path
+from .routing import RouteCheck, route
 from .spec import ArchitectureSpec, LayerGroup
 
 __all__ = [
@@ -132,6 +133,8 @@ class AdapterRuntime:
         self.__dict__["_model"] = model
         # options of the add_adapter call in progress (see ``adding``)
         self.add_options: dict[str, Any] = {}
+        # checks the adapter names of a routed call (adapter_names=...); registered by the model
+        self.route_check: RouteCheck | None = None
         self.layers: list[LayerRef] = []
         for group in spec.layer_groups:
             container, container_path = resolve_path(base, group.path)
@@ -153,24 +156,31 @@ class AdapterRuntime:
         """The record of the forward call in progress on this thread, or ``None`` outside any call."""
         return getattr(self._local, "call", None)
 
-    def new_call(self, options: dict[str, Any]) -> AdapterCall:
+    def new_call(self, options: dict[str, Any], batch: int | None = None) -> AdapterCall:
         """The record of a new call: the ``AdapterSetup`` block's setup (else the active one) and ``options`` (the
-        call's keyword arguments listed in :data:`~adapters.architectures.call.CALL_KWARGS`)."""
+        call's keyword arguments listed in :data:`~adapters.architectures.call.CALL_KWARGS`). With
+        ``adapter_names`` the setup routes rows (:mod:`adapters.architectures.routing`; ``batch``: the call's batch
+        size, checked against the names)."""
         context = current_setup()
         if context is not None:
             skip = self.skip_layers if context.skip_layers is None else frozenset(context.skip_layers)
             setup, head_setup, from_context = context.adapter_setup, context.head_setup, True
         else:
             setup, skip, head_setup, from_context = self.active_setup, self.skip_layers, None, False
+        fields: dict[str, Any] = {"setup": setup, "task_ids": options.get("task_ids")}
+        names = options.get("adapter_names")
+        names = getattr(self._local, "routing", None) if names is None else names
+        if names is not None:
+            fields = route(names, batch, self.route_check)
+            head_setup, from_context = None, False
         return AdapterCall(
-            setup=setup,
             skip_layers=skip,
             head_setup=head_setup,
             from_context=from_context,
-            task_ids=options.get("task_ids"),
             options=frozenset(k for k in FORWARD_OPTIONS if options.get(k)),
             replicated=getattr(self._local, "replicated", False),
             version=self.version,
+            **fields,
         )
 
     @contextlib.contextmanager
@@ -178,6 +188,12 @@ class AdapterRuntime:
         """Make ``call`` the call in progress on this thread inside the block (a gradient-checkpointing recompute
         re-binds the record of the forward it replays)."""
         with _thread_value(self._local, "call", call, None):
+            yield
+
+    @contextlib.contextmanager
+    def routing(self, adapter_names: tuple[str | None, ...]) -> Iterator[None]:
+        """Inside the block, calls on this thread route rows by ``adapter_names`` (``generate()``)."""
+        with _thread_value(self._local, "routing", adapter_names, None):
             yield
 
     @contextlib.contextmanager

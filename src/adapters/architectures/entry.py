@@ -23,6 +23,7 @@ from torch import nn
 
 from .attach import ENTRY, HOOK_EXIT, AdapterRuntime, resolve_path
 from .call import CALL_KWARGS, FORWARD_OPTIONS
+from .routing import batch_size
 
 __all__ = ["install_entries", "entry_modules"]
 
@@ -60,7 +61,9 @@ def _enter(runtime: AdapterRuntime, module: nn.Module, args: tuple, kwargs: dict
     local.depth = depth + 1  # first: the exit hook runs (and decrements) even if anything below raises
     taken = {key: kwargs[key] for key in CALL_KWARGS if key in kwargs}
     if depth == 0:
-        local.call = runtime.new_call(taken)
+        routed = taken.get("adapter_names") is not None or getattr(local, "routing", None) is not None
+        batch = batch_size(args, kwargs) if routed else None
+        local.call = runtime.new_call(taken, batch)
         if module.training and not torch.compiler.is_compiling():
             runtime.prepare_checkpointing()
     if not taken:

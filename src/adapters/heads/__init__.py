@@ -14,10 +14,12 @@ from .classification import (
 from .dependency_parsing import BiaffineParsingHead, DependencyParsingOutput
 from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead
 from .model_mixin import MODEL_HEAD_MAP, ModelWithFlexibleHeadsAdaptersMixin
+from .routed import RoutedOutput
 
 __all__ = [
     "PredictionHead",
     "MultiHeadOutput",
+    "RoutedOutput",
     "ClassificationHead",
     "MultiLabelClassificationHead",
     "ImageClassificationHead",

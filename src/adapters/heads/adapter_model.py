@@ -17,11 +17,13 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 from .._config_binding import unbound_config
 from ..architectures.parallel import REPLICATED_INPUTS, replicate
+from ..architectures.routing import routed_generate
 from ..configuration import ModelAdaptersConfig
 from ..model import ModelAdaptersMixin
 from .conversion import key_mapping, static_head, static_head_config
 from .families import head_family
 from .model_mixin import ModelWithFlexibleHeadsAdaptersMixin
+from .routed import routed_heads, run_routed_heads
 from .shared_base import share_adapters_with_base_model
 
 __all__ = ["AdapterModelBase", "shift_right"]
@@ -95,6 +97,11 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
     def _pool(self, outputs, input_ids, call=None) -> torch.Tensor | None:
         pooling = head_family(self.config.model_type).pooling
         hidden = outputs[0]
+        offsets = None if call is None else call.row_offsets()
+        if pooling == "first" and offsets is not None:  # routed prompts: each row's own first column
+            return hidden[
+                torch.arange(hidden.shape[0], device=hidden.device), torch.tensor(offsets, device=hidden.device)
+            ]
         if pooling == "first" or input_ids is None:
             return None
         if hidden.shape[0] != input_ids.shape[0]:  # Parallel: the base model ran on replicated inputs
@@ -139,8 +146,18 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         return_dict: bool | None = None,
         **kwargs,
     ):
-        """Run the base model, then the selected head (``head=`` > ``AdapterSetup`` > ``active_head``)."""
-        selected = self._selected_heads(head)
+        """Run the base model, then the selected head (``head=`` > ``AdapterSetup`` > ``active_head``).
+
+        With ``adapter_names=[...]`` (per-row routing, taken out of the call before this runs) row i uses adapter
+        ``adapter_names[i]`` and the head of that name (``head=``: the head of rows whose adapter has none); the
+        result is a :class:`~adapters.heads.routed.RoutedOutput` (see :mod:`adapters.heads.routed`)."""
+        call = self._adapter_runtime.current()
+        row_heads = None
+        if call is not None and call.adapter_names is not None:
+            row_heads = routed_heads(self.heads, call.adapter_names, head)
+            selected = None if row_heads is None else list(dict.fromkeys(row_heads))
+        else:
+            selected = self._selected_heads(head)
         head_names = [] if selected is None else [selected] if isinstance(selected, str) else list(selected)
         if input_ids is not None and input_ids.dim() == 3:  # multiple choice: (batch, choices, length)
             input_ids, attention_mask, token_type_ids, position_ids = (
@@ -167,10 +184,9 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
         needs_pooling = any(
             self.heads[n].config["head_type"] in _SEQUENCE_LEVEL for n in head_names if n in self.heads
         )
-        call = self._adapter_runtime.current()
         prompt = None if call is None else call.prompt_placement
         if prompt is not None:  # prompt tuning inserted positions: align the heads' token-level inputs
-            length = input_ids.shape[-1] if input_ids is not None else outputs[0].shape[1] - prompt[1]
+            length = input_ids.shape[-1] if input_ids is not None else outputs[0].shape[1] - call.prompt_columns
             attention_mask = call.align_to_prompt(attention_mask, 1)
             if labels is not None and labels.dim() >= 2 and labels.shape[1] == length:
                 labels = call.align_to_prompt(labels, -100)
@@ -184,19 +200,25 @@ class AdapterModelBase(ModelWithFlexibleHeadsAdaptersMixin, ModelAdaptersMixin):
             "labels": labels, "start_positions": start_positions, "end_positions": end_positions,
             "word_starts": word_starts, "labels_arcs": labels_arcs, "labels_rels": labels_rels,
         }  # fmt: skip
+        head_kwargs = {k: v for k, v in head_kwargs.items() if v is not None}
+        if row_heads is not None:
+            return run_routed_heads(self, outputs, row_heads, call, cls_output, attention_mask, **head_kwargs)
         return self.forward_head(
             outputs,
             head_name=selected,
             cls_output=cls_output,
             attention_mask=attention_mask,
             return_dict=return_dict is not False,
-            **{k: v for k, v in head_kwargs.items() if v is not None},
+            **head_kwargs,
         )
 
     def generate(self, inputs: torch.Tensor | None = None, *args, **kwargs):
-        """``GenerationMixin.generate``; with a ``Parallel`` setup the batch is replicated once up front, so the
+        """``GenerationMixin.generate``; ``adapter_names=[...]`` routes each row to its adapter in every step (see
+        :mod:`adapters.architectures.routing`). With a ``Parallel`` setup the batch is replicated once up front, so the
         output holds ``channels × batch`` sequences: rows ``[i·B, (i+1)·B)`` are generated with channel i."""
         runtime = self._adapter_runtime
+        if kwargs.get("adapter_names") is not None:  # per-row routing for every step
+            return routed_generate(self, runtime, super().generate, (inputs, *args), kwargs)
         channels = runtime.new_call({}).channels
         if channels == 1:
             return super().generate(inputs, *args, **kwargs)

@@ -29,7 +29,7 @@ from torch import nn
 from ..architectures import site_variants
 from ..architectures.attach import HOOK_CONSUME, AdapterRuntime, resolve_path
 from ..architectures.spec import BottleneckSite
-from ..composition import AdapterCompositionBlock
+from ..composition import AdapterCompositionBlock, MultiTask
 from ..configuration import BnConfig
 from ..errors import AdapterConfigError
 from ._common import (
@@ -43,6 +43,7 @@ from ._common import (
     shared_parameters_store,
 )
 from .bottleneck_compose import BottleneckComposer, run_bottleneck_setup
+from .composer import routed_rows
 from .gating import record_gate
 from .invertible import build_invertible_adapter
 from .phm import PHMLayer, build_shared_phm_parameters, check_phm_sizes
@@ -333,22 +334,35 @@ class InvertibleAdapters(nn.ModuleDict):
             return None
         return self._modules.get(setup.first())
 
-    def transform(self, hidden: torch.Tensor, rev: bool = False) -> torch.Tensor:
+    def transform(self, hidden: torch.Tensor, rev: bool = False, name: str | None = None) -> torch.Tensor:
         """Apply the active invertible adapter (or its inverse with ``rev=True``); identity if none is active. It
-        computes in its own dtype and returns ``hidden``'s."""
-        adapter = self.active_adapter()
-        if adapter is None:
-            return hidden
-        return adapter(hidden.to(floating_dtype(adapter) or hidden.dtype), rev=rev).to(hidden.dtype)
+        computes in its own dtype and returns ``hidden``'s. ``name``: the invertible adapter of adapter ``name``
+        instead (heads of routed rows)."""
+        adapter = self.active_adapter() if name is None else self._modules.get(name)
+        return hidden if adapter is None else _run_invertible(adapter, hidden, rev)
 
     def _on_input(self, module: nn.Module, args: tuple, kwargs: dict):
-        if self.active_adapter() is None:
+        call = self.__dict__["_runtime"].current()
+        setup = None if call is None else call.setup_for(None)
+        hidden = args[0] if args else kwargs.get("hidden_states")
+        if isinstance(setup, MultiTask):  # routed rows: each group gets its own adapter's invertible adapter
+            new = hidden
+            for child, rows in routed_rows(setup, call, hidden.shape[0], hidden.device):
+                name = None if child is None else child if isinstance(child, str) else child.first()
+                adapter = None if name is None else self._modules.get(name)
+                if adapter is not None:
+                    new = new.index_copy(0, rows, _run_invertible(adapter, hidden[rows], False))
+        else:
+            new = self.transform(hidden)
+        if new is hidden:
             return None
         if args:
-            return (self.transform(args[0]), *args[1:]), kwargs
-        kwargs = dict(kwargs)
-        kwargs["hidden_states"] = self.transform(kwargs["hidden_states"])
-        return args, kwargs
+            return (new, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": new}
+
+
+def _run_invertible(adapter: nn.Module, hidden: torch.Tensor, rev: bool) -> torch.Tensor:
+    return adapter(hidden.to(floating_dtype(adapter) or hidden.dtype), rev=rev).to(hidden.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -479,10 +493,14 @@ def modules(runtime: AdapterRuntime, name: str) -> dict[int, dict[str, nn.Module
     return found
 
 
-def invertible_transform(runtime: AdapterRuntime, hidden: torch.Tensor, rev: bool = False) -> torch.Tensor:
-    """Apply the active invertible adapter (``rev=True``: its inverse), e.g. before an LM head; else identity."""
+def invertible_transform(
+    runtime: AdapterRuntime, hidden: torch.Tensor, rev: bool = False, name: str | None = None
+) -> torch.Tensor:
+    """Apply the active invertible adapter (``rev=True``: its inverse), e.g. before an LM head; else identity.
+    ``name``: adapter ``name``'s invertible adapter instead of the active one (``None`` rows of a routed call pass
+    ``name=""``: identity)."""
     store = _invertible_store(runtime, create=False)
-    return hidden if store is None else store.transform(hidden, rev=rev)
+    return hidden if store is None else store.transform(hidden, rev=rev, name=name)
 
 
 BOTTLENECK = register_method(

@@ -13,8 +13,11 @@ A method's layer object provides:
 * optionally ``compose_fuse(setup, state, call)``.
 
 ``MultiTask`` is run here for every method with these primitives: the rows of the batch are grouped by the call's
-``task_ids`` (one child index or adapter name per row), each group runs its child, and the rows are put back in
-their original order.
+``task_ids`` (one child index or adapter name per row; ``None`` or ``-1``: no adapter, the row keeps the input
+state), each group runs its child, and the rows are put back in their original order. Methods that act on whole
+rows outside these primitives (prompt tuning, ReFT, invertible adapters, a LoRA layer finishing each group with its
+own adapter's mode) group the rows with :func:`routed_rows`. Per-row routing (``adapter_names=``) is a ``MultiTask``
+made for the call (:mod:`adapters.architectures.routing`).
 
 The interpreter gets the call's record (:class:`~adapters.architectures.call.AdapterCall`): everything per call that
 a block needs (``task_ids``, what to record) comes from it, never from module state.
@@ -34,7 +37,7 @@ import torch
 from ..composition import AdapterCompositionBlock, Average, BatchSplit, Fuse, MultiTask, Parallel, Split, Stack
 from ..errors import CompositionError
 
-__all__ = ["compose", "CompositionSizeError", "task_indices"]
+__all__ = ["compose", "CompositionSizeError", "task_indices", "routed_rows"]
 
 
 class CompositionSizeError(CompositionError, IndexError):
@@ -79,7 +82,8 @@ def _split(layer, block, state, call, lvl: int, sizes: list[int], dim: int, what
 
 def task_indices(task_ids: Any, children: list[str], batch: int, device: torch.device) -> torch.Tensor:
     """``task_ids`` (a tensor of child indices, or a list of child indices / adapter names) as a long tensor of one
-    child index per row; :class:`CompositionError` if it does not fit the ``MultiTask`` or the batch."""
+    child index per row (``-1``, or ``None`` in a list: no adapter for that row); :class:`CompositionError` if it
+    does not fit the ``MultiTask`` or the batch."""
     if task_ids is None:
         raise CompositionError(
             "A MultiTask setup needs task_ids in the forward call: one child index or adapter name per example, "
@@ -89,30 +93,43 @@ def task_indices(task_ids: Any, children: list[str], batch: int, device: torch.d
         unknown = [t for t in task_ids if isinstance(t, str) and t not in children]
         if unknown:
             raise CompositionError(f"task_ids name adapters {unknown} that are not in the MultiTask {children}.")
-        task_ids = [children.index(t) if isinstance(t, str) else int(t) for t in task_ids]
+        task_ids = [-1 if t is None else children.index(t) if isinstance(t, str) else int(t) for t in task_ids]
     ids = torch.as_tensor(task_ids, dtype=torch.long, device=device).view(-1)
-    if ids.numel() != batch or (ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(children))):
+    if ids.numel() != batch or (ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= len(children))):
         raise CompositionError(
-            f"task_ids must give one index in [0, {len(children)}) per example (batch size {batch}), got "
-            f"{ids.tolist()}."
+            f"task_ids must give one index in [0, {len(children)}) (or -1: no adapter) per example (batch size "
+            f"{batch}), got {ids.tolist()}."
         )
     return ids
 
 
-def _multi_task(layer, block: MultiTask, state, call, lvl: int):
-    """Run child ``task_ids[i]`` on row i: rows are grouped by child, run, and put back in their order."""
+def routed_rows(block: MultiTask, call: Any, batch: int, device: torch.device) -> list[tuple[Any, torch.Tensor]]:
+    """The rows of a ``MultiTask`` call grouped by child: ``[(child, rows), ...]`` with ``rows`` a long tensor of
+    row indices; rows without an adapter come first, as child ``None``. Children with no rows are left out."""
     children = list(block)
     names = [child if isinstance(child, str) else child.last() for child in children]
-    batch = layer.size(state, 0)
-    ids = task_indices(None if call is None else call.task_ids, names, batch, layer.device(state))
-    order = torch.argsort(ids, stable=True)
-    counts = torch.bincount(ids, minlength=len(children)).tolist()
-    grouped, parts, start = layer.vslice(state, order, 0), [], 0
-    for child, count in zip(children, counts):
-        if count:
-            parts.append(_run_child(layer, child, layer.vslice(grouped, slice(start, start + count), 0), call, lvl))
-        start += count
-    return layer.vslice(layer.pad_and_concat(parts, 0, grouped), torch.argsort(order), 0)
+    ids = task_indices(None if call is None else call.task_ids, names, batch, device)
+    groups = []
+    for index, child in enumerate([None, *children], start=-1):
+        rows = torch.nonzero(ids == index).view(-1)
+        if rows.numel():
+            groups.append((child, rows))
+    return groups
+
+
+def _multi_task(layer, block: MultiTask, state, call, lvl: int):
+    """Run child ``task_ids[i]`` on row i (no child for ``-1``): rows are grouped by child, run, and put back in
+    their order."""
+    groups = routed_rows(block, call, layer.size(state, 0), layer.device(state))
+    if len(groups) == 1 and groups[0][1].numel() == layer.size(state, 0):  # one child for the whole batch
+        child = groups[0][0]
+        return state if child is None else _run_child(layer, child, state, call, lvl)
+    order = torch.cat([rows for _, rows in groups])
+    parts = []
+    for child, rows in groups:
+        part = layer.vslice(state, rows, 0)
+        parts.append(part if child is None else _run_child(layer, child, part, call, lvl))
+    return layer.vslice(layer.pad_and_concat(parts, 0), torch.argsort(order), 0)
 
 
 def compose(layer, setup: AdapterCompositionBlock | str, state: Any, call: Any = None, lvl: int = 0) -> Any:

@@ -18,7 +18,7 @@ from ..architectures.spec import LoRASite
 from ..composition import AdapterCompositionBlock, Average, BatchSplit, MultiTask, Parallel, Stack
 from ..errors import CompositionError, UnsupportedModelError
 from ._lowrank import IA3, LowRankModule
-from .composer import compose
+from .composer import compose, routed_rows
 from .dora import apply_magnitude, merged_rows, row_norms
 from .quantized import dequantized_weight
 
@@ -114,7 +114,20 @@ class LoRALayer(nn.ModuleDict):
             return None
         x = args[0] if args else next(iter(kwargs.values()))
         state = LoRAState(x, (None,) * self.n_groups, output, None)
+        if isinstance(setup, MultiTask):
+            return self._finish_rows(setup, state, call)
         return self.finish(self.compose(setup, state, call))
+
+    def _finish_rows(self, setup: MultiTask, state: LoRAState, call) -> torch.Tensor:
+        """``MultiTask``: each group of rows is composed and finished with its own adapter's mode (rows routed to
+        LoRA, (IA)³ and DoRA adapters, or to none, can share one batch)."""
+        output = state.layer_output
+        for child, rows in routed_rows(setup, call, output.shape[0], output.device):
+            if child is None or (child.flatten() if not isinstance(child, str) else {child}).isdisjoint(self.keys()):
+                continue
+            part = self.finish(self.compose(child, self.vslice(state, rows), call))
+            output = output.index_copy(0, rows, part.to(output.dtype))
+        return output
 
     # composition -------------------------------------------------------------------------------------------------
     # composition: the primitives of adapters.methods.composer ------------------------------------------------------

@@ -23,6 +23,12 @@ module's output. The pre-hook writes the prompt's placement into the call's reco
 base model aligns them with it: a pre-hook on static-head models (``…ForCausalLM``, ``…ForTokenClassification``)
 gives their labels ``-100`` at the prompt positions, and AdapterModel heads align labels, masks, pooling and QA
 positions (``call.align_to_prompt``, ``call.shift_positions``).
+
+In a ``MultiTask`` (``task_ids``, or per-row routing with ``adapter_names``) every row gets its own adapter's prompt,
+or none. Prompts of different lengths are aligned by padding in front: row r's own sequence (exactly what it is when
+run alone) is preceded by ``total - length_r`` masked-out columns (zero vectors, attention mask 0, position 0), so
+each row equals its own run; its outputs are ``output[r, offset_r:]``. The placement is then a
+:class:`~adapters.architectures.call.PromptRows`.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ import torch
 from torch import nn
 
 from ..architectures.attach import INPUT_REWRITE, AdapterRuntime, resolve_path
-from ..architectures.call import PROMPT_PLACEMENT, insert_columns
+from ..architectures.call import PROMPT_PLACEMENT, PromptRows, insert_columns
+from ..composition import MultiTask
 from ..configuration import PromptTuningConfig
-from ..errors import AdapterConfigError, UnsupportedMethodError, UnsupportedModelError
+from ..errors import AdapterConfigError, RoutingError, UnsupportedMethodError, UnsupportedModelError
 from ._common import adapter_dtype, call_kwargs, place_like, seeded
+from .composer import routed_rows
 from .registry import AdapterMethod, register_method
 
 __all__ = ["PromptTuning", "PromptTuningLayer", "find_tokenizer"]
@@ -115,32 +123,42 @@ class PromptTuningLayer(nn.Module):
         setup = None if call is None else call.setup_for(None)
         return None if setup is None else self.prompt_tunings._modules.get(setup.first())
 
+    def row_prompts(self, call, batch: int, device: torch.device) -> list[PromptTuning | None] | None:
+        """A ``MultiTask`` call (``task_ids``, or per-row routing): the prompt of each row (``None``: no prompt);
+        ``None`` for other setups."""
+        setup = None if call is None else call.setup_for(None)
+        if not isinstance(setup, MultiTask):
+            return None
+        prompts: list[PromptTuning | None] = [None] * batch
+        for child, rows in routed_rows(setup, call, batch, device):
+            name = child if child is None or isinstance(child, str) else child.first()
+            for row in rows.tolist():
+                prompts[row] = self.prompt_tunings._modules.get(name)
+        return prompts
+
     def _on_inputs(self, module: nn.Module, args: tuple, kwargs: dict):
         call = self.__dict__["_runtime"].current()
+        if call is None:
+            return None
+        kwargs = call_kwargs(module, args, kwargs)
+        main = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs.get("inputs_embeds")
+        prompts = None if main is None else self.row_prompts(call, main.shape[0], main.device)
+        if prompts is not None:
+            return self._route_inputs(module, call, kwargs, prompts)
         prompt = self.active_prompt(call)
         if prompt is None:
             return None
-        kwargs = call_kwargs(module, args, kwargs)
         prefill = _is_prefill(kwargs.get("past_key_values"))
         place = (prompt.position, prompt.prompt_length)
         mask = kwargs.get("attention_mask")
         if isinstance(mask, torch.Tensor):
-            if mask.dim() != 2:
-                raise UnsupportedModelError(
-                    f"Prompt tuning extends 2-D attention masks; got a {mask.dim()}-D mask (e.g. from a static "
-                    "cache). Pass a 2-D attention_mask."
-                )
-            kwargs["attention_mask"] = insert_columns(mask, place, 1)
+            kwargs["attention_mask"] = insert_columns(_two_dimensional(mask), place, 1)
         site = self.__dict__["_runtime"].spec.prompt
         if site.mode == "inputs_embeds":
             if isinstance(kwargs.get("position_ids"), torch.Tensor):
                 kwargs["position_ids"] = _prompt_positions(kwargs["position_ids"], place, prefill)
             if prefill:
-                embedded = kwargs.get("inputs_embeds")
-                if embedded is None:
-                    embedding, _ = resolve_path(self.__dict__["_runtime"].base_model, site.embedding)
-                    embedded = embedding(kwargs["input_ids"])
-                kwargs["inputs_embeds"] = prompt.insert(embedded)
+                kwargs["inputs_embeds"] = prompt.insert(_embedded(self.__dict__["_runtime"].base_model, site, kwargs))
                 kwargs["input_ids"] = None
                 if isinstance(kwargs.get("token_type_ids"), torch.Tensor):
                     kwargs["token_type_ids"] = insert_columns(kwargs["token_type_ids"], place, 0)
@@ -166,22 +184,121 @@ class PromptTuningLayer(nn.Module):
         kwargs["encoder_attention_mask"] = insert_columns(mask, (prompt.position, prompt.prompt_length), 1)
         return (), kwargs
 
+    def _route_inputs(self, module: nn.Module, call, kwargs: dict, prompts: list[PromptTuning | None]):
+        """Rows with prompts of their own (or none): row r's own sequence, preceded by ``total - length_r`` masked
+        columns (:class:`~adapters.architectures.call.PromptRows`), so each row equals its own run."""
+        if all(p is None for p in prompts):
+            return None
+        if self.__dict__["_runtime"].spec.prompt.cross is not None:
+            raise RoutingError(
+                "Per-row routing of prompt tuning on encoder-decoder models is not supported; run the rows of each "
+                "prompt-tuning adapter in their own call (e.g. with AdapterSetup)."
+            )
+        rows = _prompt_rows(prompts)
+        past = kwargs.get("past_key_values")
+        prefill = _is_prefill(past)
+        main = kwargs["input_ids"] if kwargs.get("input_ids") is not None else kwargs["inputs_embeds"]
+        batch, length = main.shape[0], main.shape[1]
+        past_user = 0 if prefill else int(past.get_seq_length()) - rows.total  # cached tokens of the user's sequence
+        mask = kwargs.get("attention_mask")
+        if mask is None and any(rows.offsets):
+            mask = torch.ones(batch, past_user + length, dtype=torch.long, device=main.device)
+        if isinstance(mask, torch.Tensor):
+            mask = _two_dimensional(mask)
+            kwargs["attention_mask"] = rows.insert(mask, 1, lead=0)  # prefill and cached steps alike
+        site = self.__dict__["_runtime"].spec.prompt
+        if site.mode == "inputs_embeds":
+            positions = kwargs.get("position_ids")
+            if positions is None and any(rows.offsets):
+                positions = (past_user + torch.arange(length, device=main.device)).expand(batch, -1)
+            if isinstance(positions, torch.Tensor):
+                kwargs["position_ids"] = _routed_positions(positions, rows, prefill)
+            if prefill:
+                kwargs["inputs_embeds"] = _insert_rows(
+                    _embedded(self.__dict__["_runtime"].base_model, site, kwargs), prompts, rows
+                )
+                kwargs["input_ids"] = None
+                if isinstance(kwargs.get("token_type_ids"), torch.Tensor):
+                    kwargs["token_type_ids"] = rows.insert(kwargs["token_type_ids"], 0)
+        if prefill:
+            call.scratch[PROMPT_PLACEMENT] = rows
+            call.scratch[_PROMPT] = (prompts, rows)
+        return (), kwargs
+
     def _on_embedding(self, module: nn.Module, args: tuple, output):
         call = self.__dict__["_runtime"].current()
         prompt = None if call is None else call.scratch.get(_PROMPT)
-        return None if prompt is None else prompt.insert(output)
+        if prompt is None:
+            return None
+        if isinstance(prompt, tuple):
+            return _insert_rows(output, *prompt)
+        return prompt.insert(output)
 
     def _on_model_inputs(self, module: nn.Module, args: tuple, kwargs: dict):
         """Static-head models: token-level labels get ``-100`` at the prompt positions."""
         labels = kwargs.get("labels")
-        prompt = self.active_prompt(self.__dict__["_runtime"].current())
-        if prompt is None or not isinstance(labels, torch.Tensor) or labels.dim() < 2:
+        if not isinstance(labels, torch.Tensor) or labels.dim() < 2:
             return None
         if not _is_prefill(kwargs.get("past_key_values")):
             return None
+        call = self.__dict__["_runtime"].current()
+        prompts = self.row_prompts(call, labels.shape[0], labels.device)
+        if prompts is not None:
+            aligned = _prompt_rows(prompts).insert(labels, IGNORE_INDEX)
+        else:
+            prompt = self.active_prompt(call)
+            if prompt is None:
+                return None
+            aligned = insert_columns(labels, (prompt.position, prompt.prompt_length), IGNORE_INDEX)
         kwargs = dict(kwargs)
-        kwargs["labels"] = insert_columns(labels, (prompt.position, prompt.prompt_length), IGNORE_INDEX)
+        kwargs["labels"] = aligned
         return args, kwargs
+
+
+def _prompt_rows(prompts: list[PromptTuning | None]) -> PromptRows:
+    """The placement of the rows' prompts: each row's own, after ``longest - own length`` leading columns."""
+    lengths = tuple(0 if p is None else p.prompt_length for p in prompts)
+    total = max(lengths)
+    positions = tuple(0 if p is None else p.position for p in prompts)
+    return PromptRows(tuple(total - n for n in lengths), positions, lengths, total)
+
+
+def _two_dimensional(mask: torch.Tensor) -> torch.Tensor:
+    if mask.dim() != 2:
+        raise UnsupportedModelError(
+            f"Prompt tuning extends 2-D attention masks; got a {mask.dim()}-D mask (e.g. from a static cache). Pass a "
+            "2-D attention_mask."
+        )
+    return mask
+
+
+def _embedded(base_model: nn.Module, site, kwargs: dict) -> torch.Tensor:
+    """The input embeddings of a call: ``inputs_embeds``, or the embedding (``site.embedding`` below the base model)
+    of ``input_ids``."""
+    embedded = kwargs.get("inputs_embeds")
+    if embedded is None:
+        embedding, _ = resolve_path(base_model, site.embedding)
+        embedded = embedding(kwargs["input_ids"])
+    return embedded
+
+
+def _insert_rows(embedded: torch.Tensor, prompts: list[PromptTuning | None], rows: PromptRows) -> torch.Tensor:
+    """Each row with its own prompt inserted, preceded by its offset of zero vectors (masked out)."""
+    out = []
+    for r, prompt in enumerate(prompts):
+        own = embedded[r : r + 1] if prompt is None else prompt.insert(embedded[r : r + 1])
+        out.append(insert_columns(own, (0, rows.offsets[r]), 0.0))
+    return torch.cat(out)
+
+
+def _routed_positions(positions: torch.Tensor, rows: PromptRows, prefill: bool) -> torch.Tensor:
+    """Position ids of each row as in its own run (its prompt counted like tokens); the leading offset columns of a
+    prefill get position 0 (they are masked out)."""
+    out = []
+    for r in range(positions.shape[0]):
+        own = _prompt_positions(positions[r : r + 1], (rows.positions[r], rows.lengths[r]), prefill)
+        out.append(insert_columns(own, (0, rows.offsets[r]), 0) if prefill else own)
+    return torch.cat(out)
 
 
 def _is_prefill(past_key_values: Any) -> bool:
@@ -305,5 +422,6 @@ PROMPT_TUNING = register_method(
         modules=modules,
         check_support=check_support,
         base_modules=("prompt_tuning",),
+        supported_blocks=frozenset({MultiTask}),
     )
 )

@@ -10,7 +10,8 @@ source ``W h + b``:
 (then dropout, as the reference). It acts on the first ``prefix_positions`` and the last ``suffix_positions``
 non-padding tokens of each row, found in the 2-D attention mask (first non-padding token = first 1; the reference's
 offsets). Prefix and suffix positions have their own unit unless ``tied_weights``. Only the first adapter of the
-active setup is used (as the reference).
+active setup is used (as the reference), except in a ``MultiTask`` (``task_ids``, or per-row routing with
+``adapter_names``): each group of rows gets its own adapter's intervention at its own positions, or none.
 
 A forward hook on each selected layer (``layers``) rewrites its output (tuple outputs such as T5's keep their other
 elements); a pre-hook on the module that receives the group's inputs (the base model, or T5/BART's encoder and
@@ -27,8 +28,10 @@ import torch
 from torch import nn
 
 from ..architectures.attach import HOOK_CONSUME, INPUT_CAPTURE, AdapterRuntime, LayerRef, resolve_path
+from ..composition import MultiTask
 from ..configuration import ReftConfig
 from ._common import activation, adapter_dtype, call_kwargs, place_like, seeded
+from .composer import routed_rows
 from .registry import AdapterMethod, register_method
 
 __all__ = ["ReftUnit", "ReftModule", "ReftLayer", "reft_position_masks"]
@@ -196,11 +199,25 @@ class ReftLayer(nn.Module):
     def _on_output(self, module: nn.Module, args: tuple, output):
         call = self.__dict__["_runtime"].current()
         setup = None if call is None else call.setup_for(self.layer_idx)
-        if setup is None or setup.first() not in self.refts:
+        if setup is None or setup.flatten().isdisjoint(self.refts.keys()):
             return None
-        reft = self.refts[setup.first()]
         hidden = output[0] if isinstance(output, tuple) else output
         mask, past = call.scratch.get(_inputs_key(self.__dict__["_ref"].group.inputs), (None, 0))
+        if isinstance(setup, MultiTask):  # each group of rows gets its own adapter's intervention (or none)
+            new = hidden
+            for child, rows in routed_rows(setup, call, hidden.shape[0], hidden.device):
+                name = child if child is None or isinstance(child, str) else child.first()
+                if name in self.refts:
+                    rows_mask = mask[rows] if isinstance(mask, torch.Tensor) and mask.dim() == 2 else mask
+                    new = new.index_copy(0, rows, self._intervene(self.refts[name], hidden[rows], rows_mask, past))
+        elif setup.first() in self.refts:
+            new = self._intervene(self.refts[setup.first()], hidden, mask, past)
+        else:
+            return None
+        return (new, *output[1:]) if isinstance(output, tuple) else new
+
+    @staticmethod
+    def _intervene(reft: ReftModule, hidden: torch.Tensor, mask: torch.Tensor | None, past: int) -> torch.Tensor:
         prefix, suffix = reft_position_masks(
             hidden.shape[0],
             hidden.shape[1],
@@ -210,8 +227,7 @@ class ReftLayer(nn.Module):
             reft.suffix_positions,
             hidden.device,
         )
-        new = reft(hidden, prefix, suffix)
-        return (new, *output[1:]) if isinstance(output, tuple) else new
+        return reft(hidden, prefix, suffix).to(hidden.dtype)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -305,5 +321,6 @@ REFT = register_method(
         delete=delete,
         modules=modules,
         check_support=check_support,
+        supported_blocks=frozenset({MultiTask}),
     )
 )
