@@ -144,12 +144,23 @@ class Fuse(AdapterCompositionBlock):
         return {"name": self._name} if self._name is not None else {}
 
 
+def _sizes(block: str, keyword: str, sizes: Any, count: int) -> list[int]:
+    """``sizes`` as one non-negative int per child (an int is repeated); raise :class:`CompositionError` if not."""
+    sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes] * count
+    if len(sizes) != count or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sizes):
+        raise CompositionError(
+            f"{block} got {keyword}={sizes!r} for {count} children; give one non-negative int per child (or one int "
+            "for all)."
+        )
+    return sizes
+
+
 class Split(AdapterCompositionBlock):
     """Apply child i to the i-th segment of the sequence; ``splits`` gives the segment lengths."""
 
     def __init__(self, *children: Child, splits: int | list[int]):
         super().__init__(*children)
-        self.splits = list(splits) if isinstance(splits, (list, tuple)) else [splits] * len(self)
+        self.splits = _sizes("Split", "splits", splits, len(self))
 
     def _kwargs(self) -> dict[str, Any]:
         return {"splits": self.splits}
@@ -160,7 +171,7 @@ class BatchSplit(AdapterCompositionBlock):
 
     def __init__(self, *children: Child, batch_sizes: int | list[int]):
         super().__init__(*children)
-        self.batch_sizes = list(batch_sizes) if isinstance(batch_sizes, (list, tuple)) else [batch_sizes] * len(self)
+        self.batch_sizes = _sizes("BatchSplit", "batch_sizes", batch_sizes, len(self))
 
     def _kwargs(self) -> dict[str, Any]:
         return {"batch_sizes": self.batch_sizes}
