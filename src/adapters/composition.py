@@ -8,6 +8,7 @@ Validation follows the reference's nesting table and depth rule.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Union
@@ -184,11 +185,19 @@ class Parallel(AdapterCompositionBlock):
         return len(self._children)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class Average(AdapterCompositionBlock):
     """Combine the children's outputs as ``sum_i w_i * h_i``; weights are normalised to sum to 1 by default."""
 
     def __init__(self, *children: Child, weights: list[float] | None = None, normalize_weights: bool = True):
         super().__init__(*children)
+        if not len(self):
+            raise CompositionError("Average needs at least one child.")
+        if weights is not None and not (isinstance(weights, (list, tuple)) and all(_is_number(w) for w in weights)):
+            raise CompositionError(f"Average got weights={weights!r}; give a list of finite numbers, one per child.")
         if weights is None:
             weights = [1.0 / len(self)] * len(self)
         elif len(weights) != len(self):

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import json
 import logging
+import math
 import os
 import typing
 from abc import ABCMeta
@@ -84,9 +86,14 @@ class _ConfigMeta(ABCMeta):
     closest ones) instead of the plain ``TypeError`` of a dataclass ``__init__``."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if dataclasses.is_dataclass(cls):
-            accepted = {f.name for f in dataclasses.fields(cls) if f.init}
-            unknown = [k for k in kwargs if k not in accepted]
+        if kwargs:
+            accepted = cls.__dict__.get("_init_arguments")
+            if accepted is None:  # the arguments of this class's __init__ (dataclass-made or its own)
+                parameters = inspect.signature(cls.__init__).parameters.values()
+                open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters)
+                accepted = None if open_ended else frozenset(p.name for p in parameters)
+                type.__setattr__(cls, "_init_arguments", accepted or frozenset())
+            unknown = [k for k in kwargs if accepted and k not in accepted]
             if unknown:
                 raise ConfigFieldError(cls._unknown_fields_message(unknown))
         return super().__call__(*args, **kwargs)
@@ -178,6 +185,10 @@ class AdapterConfig(Mapping, metaclass=_ConfigMeta):
                 continue
             low, high = ranges.get(f.name, (None, None))
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric and not (math.isfinite(value) and abs(value) < 2**63):
+                problems.append(f"{f.name}: expected a finite number that fits in 64 bits, got {value!r}")
+                invalid.add(f.name)
+                continue
             is_open = f.name in open_above
             above = high is not None and (value >= high if is_open else value > high) if numeric else False
             if numeric and ((low is not None and value < low) or above):
@@ -328,7 +339,8 @@ class AdapterConfig(Mapping, metaclass=_ConfigMeta):
     @classmethod
     def _resolve_class(cls, config: Mapping[str, Any]) -> type[AdapterConfig]:
         architecture = config.get("architecture")
-        candidates = _FAMILIES.get((cls._registry_root, architecture))
+        known_form = architecture is None or isinstance(architecture, str)
+        candidates = _FAMILIES.get((cls._registry_root, architecture)) if known_form else None
         if not candidates:
             known = sorted(str(a) for (root, a) in _FAMILIES if root == cls._registry_root)
             raise AdapterConfigError(f"Unknown adapter architecture {architecture!r}. Known: {', '.join(known)}.")

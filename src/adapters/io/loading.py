@@ -46,8 +46,14 @@ def read_adapter_config(folder: Path) -> tuple[dict[str, Any], AdapterConfig]:
             f"{sorted(p.name for p in folder.iterdir()) or 'an empty folder'})."
         )
     data = read_json(config_path)
-    if not isinstance(data.get("config"), dict) or not data.get("name"):
+    if not isinstance(data.get("config"), dict) or not data["config"] or not data.get("name"):
         raise CheckpointError(f"{config_path} must contain a 'config' object and a 'name'; got keys {sorted(data)}.")
+    wrong = [k for k in ("name", "version", "model_type") if data.get(k) is not None and not isinstance(data[k], str)]
+    if wrong:
+        raise CheckpointError(
+            f'{config_path}: {", ".join(f"{k}={data[k]!r}" for k in wrong)} must be a string (e.g. "name": '
+            '"sentiment", "version": "adapters.1.3.0").'
+        )
     config = AdapterConfig.load(migrate_saved_config(data["config"], data.get("version")))
     return data, config
 
