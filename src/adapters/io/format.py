@@ -102,7 +102,14 @@ def write_weights(staged: StagedWrites, path: Path, state_dict: dict[str, torch.
     if safetensors:
         staged.stage(path, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     else:
-        staged.stage(path, lambda tmp: torch.save(tensors, tmp))
+        staged.stage(path, lambda tmp: _torch_save(tensors, tmp))
+
+
+def _torch_save(tensors: dict[str, torch.Tensor], path: str) -> None:
+    """``torch.save`` through a file object: the archive's root folder is then always ``archive/`` (given a path,
+    torch names it after the file, here a random staging name), so equal weights give byte-identical files."""
+    with open(path, "wb") as f:
+        torch.save(tensors, f)
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
