@@ -69,7 +69,7 @@ class AdapterExistsError(AdapterError, ValueError):
 
 class AdapterNameError(AdapterError, ValueError):
     """A new adapter name cannot be used: it is empty, contains ``.``, ``/`` or ``,`` (reserved for state-dict keys,
-    folder paths and fusion names) or is the name of a fusion of the model."""
+    save paths and fusion names) or is the name of a fusion of the model."""
 
 
 class AdapterNotFoundError(AdapterError, ValueError):
