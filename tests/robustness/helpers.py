@@ -11,8 +11,18 @@ from typing import Any
 import pytest
 import torch
 
-from adapters import AdapterError
-from contract.helpers import all_hooks
+from adapters import AdapterError, Fuse
+from contract.helpers import adapter_model, all_hooks
+
+
+def model_with_adapters():
+    """A tiny BERT with bottleneck adapters ``a`` and ``b``, LoRA adapter ``lo``, fusion ``a,b``; ``a`` active."""
+    model = adapter_model("bert")
+    for name, config in (("a", "seq_bn"), ("b", "seq_bn"), ("lo", "lora")):
+        model.add_adapter(name, config=config)
+    model.add_adapter_fusion(Fuse("a", "b"))
+    model.set_active_adapters("a")
+    return model
 
 
 @dataclass

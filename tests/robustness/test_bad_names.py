@@ -6,19 +6,14 @@ from __future__ import annotations
 import pytest
 
 from adapters import AdapterExistsError, AdapterNameError, AdapterNotFoundError, Fuse, UnsupportedMethodError
-from contract.helpers import adapter_model
 
-from .helpers import assert_refused
+from .helpers import assert_refused, model_with_adapters
 
 
 @pytest.fixture(scope="module")
 def model():
-    model = adapter_model("bert")
-    model.add_adapter("a", config="seq_bn")
-    model.add_adapter("b", config="seq_bn")
-    model.add_adapter("lo", config="lora")
+    model = model_with_adapters()
     model.add_adapter_fusion(Fuse("a", "b", name="ab"))
-    model.set_active_adapters("a")
     return model
 
 

@@ -23,7 +23,7 @@ from adapters import ADAPTER_CONFIG_MAP, AdapterConfig, AdapterError
 from adapters.configuration.base import _FAMILIES
 from contract.helpers import adapter_model, all_hooks
 
-from .helpers import Snapshot
+from .helpers import Snapshot, model_with_adapters
 
 EXAMPLES = settings(
     max_examples=2000,
@@ -60,13 +60,7 @@ def quiet():
 
 @pytest.fixture(scope="module")
 def model():
-    model = adapter_model("bert")
-    model.add_adapter("a", config="seq_bn")
-    model.add_adapter("b", config="seq_bn")
-    model.add_adapter("lo", config="lora")
-    model.add_adapter_fusion(composition.Fuse("a", "b"))
-    model.set_active_adapters("a")
-    return model
+    return model_with_adapters()
 
 
 FIELDS = sorted({f for family in _FAMILIES.values() for cls in family for f in cls._field_names()})
@@ -175,11 +169,7 @@ def test_accepted_setups_run_or_raise_our_errors(model, setup):
 
 def test_composition_setups_left_the_model_unchanged(model):
     """After the fuzzing above, the module's model is exactly as built (weights, adapters, hooks, summary)."""
-    fresh = adapter_model("bert")
-    for name, config in (("a", "seq_bn"), ("b", "seq_bn"), ("lo", "lora")):
-        fresh.add_adapter(name, config=config)
-    fresh.add_adapter_fusion(composition.Fuse("a", "b"))
-    fresh.set_active_adapters("a")
+    fresh = model_with_adapters()
     expected, got = Snapshot.of(fresh), Snapshot.of(model)
     assert list(got.tensors) == list(expected.tensors)
     assert (got.summary, got.active, got.hooks) == (expected.summary, expected.active, expected.hooks)
