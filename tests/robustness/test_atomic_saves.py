@@ -180,3 +180,20 @@ def test_a_process_killed_during_a_save_leaves_the_previous_version(tmp_path):
     model.load_adapter(str(folder))
     model.save_adapter(str(folder), "a")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "adapter.v1", "ready"]
+
+
+def test_saved_files_get_the_usual_permissions_and_symlinks_stay(tmp_path):
+    model = _init_model()
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    link.symlink_to(real)
+    model.save_adapter(str(link), "a")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert link.is_symlink() and sorted(p.name for p in real.iterdir()) == [
+        "adapter.safetensors",
+        "adapter_config.json",
+    ]
+    assert {p.stat().st_mode & 0o777 for p in real.iterdir()} == {0o666 & ~umask}
+    assert real.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

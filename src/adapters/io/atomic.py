@@ -21,8 +21,8 @@ import functools
 import glob
 import inspect
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -109,7 +109,7 @@ def _move_into_place(staging: Path, target: Path) -> None:
     if _exchange(staging, target):
         shutil.rmtree(staging, ignore_errors=True)  # now holds the previous version
         return
-    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}{STAGING_MARKER}{os.getpid()}-old-"))
+    old = _new_folder(target, "old-")
     os.rmdir(old)
     os.rename(target, old)
     try:
@@ -118,6 +118,17 @@ def _move_into_place(staging: Path, target: Path) -> None:
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _new_folder(target: Path, kind: str = "") -> Path:
+    """A new, uniquely named staging folder next to ``target``, created with the usual permissions (umask)."""
+    while True:
+        path = target.parent / f".{target.name}{STAGING_MARKER}{os.getpid()}-{kind}{secrets.token_hex(4)}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
 
 
 @contextmanager
@@ -133,7 +144,7 @@ def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iter
     Raises:
         NotADirectoryError: ``folder`` exists and is not a folder (nothing is written).
     """
-    target = Path(os.path.abspath(folder))
+    target = Path(os.path.realpath(folder))  # a symlinked folder is saved where it points
     nested = _nested_path(target)
     if nested is not None:
         nested.mkdir(parents=True, exist_ok=True)
@@ -143,7 +154,7 @@ def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iter
         raise NotADirectoryError(f"Cannot save to {target}: it exists and is not a folder.")
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(target.parent, target.name)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}{STAGING_MARKER}{os.getpid()}-"))
+    staging = _new_folder(target)
     token = None
     try:
         if target.is_dir():

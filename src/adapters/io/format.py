@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,17 @@ class StagedWrites:
 
     def stage(self, path: Path, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
+        while True:  # a new file with the usual permissions (umask), unlike mkstemp's 0600
+            tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                break
+            except FileExistsError:
+                continue
         self._staged.append((tmp, path))
+        mode = os.stat(tmp).st_mode & 0o777
         write(tmp)
+        os.chmod(tmp, mode)  # writers that replace the file (safetensors) would leave it private
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
