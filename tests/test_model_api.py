@@ -65,9 +65,9 @@ def test_duplicate_name_needs_overwrite_ok():
     assert set(model.get_adapter("a")[0]) == {"mh_adapter", "output_adapter"}
 
 
-@pytest.mark.parametrize("name", ["", "a.b", None])
+@pytest.mark.parametrize("name", ["", "a.b", None, "a/b", "a,b"])
 def test_invalid_names_are_rejected(name):
-    with pytest.raises(AdapterNotFoundError, match="Invalid adapter name"):
+    with pytest.raises(adapters.AdapterNameError, match="Invalid adapter name"):
         adapter_model("bert").add_adapter(name)
 
 
@@ -153,10 +153,11 @@ def test_skip_layers_bypasses_adapters_in_those_layers():
     assert (output(model, batch) - skipped).abs().max() > 1e-4
 
 
-def test_delete_adapter_resets_active_setup_and_ignores_unknown():
+def test_delete_adapter_resets_active_setup_and_refuses_unknown():
     model = adapter_model("bert")
     model.add_adapter("a", set_active=True)
-    model.delete_adapter("missing")  # a no-op, as in the reference
+    with pytest.raises(AdapterNotFoundError, match="'missing'"):  # the reference ignored it (docs/compatibility.md)
+        model.delete_adapter("missing")
     model.delete_adapter("a")
     assert model.active_adapters is None and not model.has_adapters()
 

@@ -8,6 +8,7 @@ Validation follows the reference's nesting table and depth rule.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Union
@@ -144,12 +145,23 @@ class Fuse(AdapterCompositionBlock):
         return {"name": self._name} if self._name is not None else {}
 
 
+def _sizes(block: str, keyword: str, sizes: Any, count: int) -> list[int]:
+    """``sizes`` as one non-negative int per child (an int is repeated); raise :class:`CompositionError` if not."""
+    sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes] * count
+    if len(sizes) != count or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sizes):
+        raise CompositionError(
+            f"{block} got {keyword}={sizes!r} for {count} children; give one non-negative int per child (or one int "
+            "for all)."
+        )
+    return sizes
+
+
 class Split(AdapterCompositionBlock):
     """Apply child i to the i-th segment of the sequence; ``splits`` gives the segment lengths."""
 
     def __init__(self, *children: Child, splits: int | list[int]):
         super().__init__(*children)
-        self.splits = list(splits) if isinstance(splits, (list, tuple)) else [splits] * len(self)
+        self.splits = _sizes("Split", "splits", splits, len(self))
 
     def _kwargs(self) -> dict[str, Any]:
         return {"splits": self.splits}
@@ -160,7 +172,7 @@ class BatchSplit(AdapterCompositionBlock):
 
     def __init__(self, *children: Child, batch_sizes: int | list[int]):
         super().__init__(*children)
-        self.batch_sizes = list(batch_sizes) if isinstance(batch_sizes, (list, tuple)) else [batch_sizes] * len(self)
+        self.batch_sizes = _sizes("BatchSplit", "batch_sizes", batch_sizes, len(self))
 
     def _kwargs(self) -> dict[str, Any]:
         return {"batch_sizes": self.batch_sizes}
@@ -173,11 +185,19 @@ class Parallel(AdapterCompositionBlock):
         return len(self._children)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class Average(AdapterCompositionBlock):
     """Combine the children's outputs as ``sum_i w_i * h_i``; weights are normalised to sum to 1 by default."""
 
     def __init__(self, *children: Child, weights: list[float] | None = None, normalize_weights: bool = True):
         super().__init__(*children)
+        if not len(self):
+            raise CompositionError("Average needs at least one child.")
+        if weights is not None and not (isinstance(weights, (list, tuple)) and all(_is_number(w) for w in weights)):
+            raise CompositionError(f"Average got weights={weights!r}; give a list of finite numbers, one per child.")
         if weights is None:
             weights = [1.0 / len(self)] * len(self)
         elif len(weights) != len(self):

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .errors import AdapterExistsError, ArgumentError, CheckpointError, EmbeddingNotFoundError
+from .io.atomic import atomic_save
 
 __all__ = ["EmbeddingAdaptersMixin"]
 
@@ -154,6 +155,7 @@ class EmbeddingAdaptersMixin:
             self.set_active_embeddings(DEFAULT_EMBEDDING)
         del self._embedding_state().loaded[name]
 
+    @atomic_save("path", link_existing=False)  # the tokenizer may rewrite files in place
     def save_embeddings(self, path: str, name: str, tokenizer: Any = None) -> None:
         """Save embedding ``name`` to ``path/embedding.pt`` (and ``tokenizer`` to ``path/tokenizer/``)."""
         from .io.embeddings import save_embedding

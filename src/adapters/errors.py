@@ -14,6 +14,7 @@ __all__ = [
     "ConfigFieldError",
     "ConfigKeyError",
     "AdapterExistsError",
+    "AdapterNameError",
     "AdapterNotFoundError",
     "EmbeddingNotFoundError",
     "ArgumentError",
@@ -65,6 +66,11 @@ class ArgumentError(AdapterError, ValueError, KeyError):
 
 class AdapterExistsError(AdapterError, ValueError):
     """An adapter (or head, or fusion) with that name already exists and ``overwrite_ok`` was not set."""
+
+
+class AdapterNameError(AdapterError, ValueError):
+    """A new adapter name cannot be used: it is empty, contains ``.``, ``/`` or ``,`` (reserved for state-dict keys,
+    save paths and fusion names) or is the name of a fusion of the model."""
 
 
 class AdapterNotFoundError(AdapterError, ValueError):

@@ -9,7 +9,14 @@ import torch
 
 from .composition import AdapterCompositionBlock, Fuse, parse_composition
 from .configuration import AdapterFusionConfig
-from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from .errors import (
+    AdapterExistsError,
+    AdapterNameError,
+    AdapterNotFoundError,
+    CompositionError,
+    UnsupportedMethodError,
+)
+from .io.atomic import atomic_save
 from .io.format import HEAD_CONFIG_NAME, refuse_custom_weights_loaders
 from .io.fusion import load_fusion, save_fusion
 from .io.loading import resolve_adapter_folder
@@ -50,6 +57,12 @@ class FusionMixin:
             raise AdapterNotFoundError(f"Cannot fuse {fuse!r}: no adapter named {', '.join(map(repr, missing))}.")
         self._check_same_locations(names)
         fusion_name = name or fuse.name
+        custom = fusion_name != ",".join(names)
+        if custom and (fusion_name in self.adapters_config or not fusion_name or {".", "/"} & set(fusion_name)):
+            raise AdapterNameError(
+                f"Invalid fusion name {fusion_name!r}: fusion names must be non-empty, contain no '.' or '/' and "
+                f"differ from the adapters' names ({', '.join(sorted(self.adapters_config.adapters))})."
+            )
         config = AdapterFusionConfig.load(config or "dynamic")
         if fusion_name in self.adapters_config.fusions:
             if not overwrite_ok:
@@ -122,6 +135,7 @@ class FusionMixin:
         """``Σ 0.01 ‖I − W_value‖²`` over all fusion layers (add it to the training loss)."""
         return regularization_loss(self._adapter_runtime)
 
+    @atomic_save()
     def save_adapter_fusion(
         self,
         save_directory: str,
@@ -181,6 +195,7 @@ class FusionMixin:
             self.set_active_adapters(Fuse(*names, name=name))
         return name
 
+    @atomic_save()
     def save_all_adapter_fusions(
         self, save_directory: str, meta_dict=None, custom_weights_loaders=None, use_safetensors: bool = True
     ) -> None:
@@ -191,6 +206,7 @@ class FusionMixin:
                 str(Path(save_directory) / name), name, meta_dict=meta_dict, use_safetensors=use_safetensors
             )
 
+    @atomic_save()
     def save_adapter_setup(
         self,
         save_directory: str,

@@ -27,10 +27,19 @@ from .averaging import average_adapter
 from .composition import AdapterCompositionBlock, Fuse, MultiTask, Stack, parse_composition
 from .configuration import AdapterConfig, ModelAdaptersConfig
 from .embeddings import EmbeddingAdaptersMixin
-from .errors import AdapterExistsError, AdapterNotFoundError, CompositionError, RoutingError, UnsupportedMethodError
+from .errors import (
+    AdapterConfigError,
+    AdapterExistsError,
+    AdapterNameError,
+    AdapterNotFoundError,
+    CompositionError,
+    RoutingError,
+    UnsupportedMethodError,
+)
 from .fusion_api import FusionMixin
 from .hub_api import HubMixin
 from .invertible_api import InvertibleAdaptersMixin
+from .io.atomic import atomic_save
 from .io.format import refuse_custom_weights_loaders
 from .io.loading import load_adapter
 from .io.saving import save_adapter, save_all_adapters
@@ -68,12 +77,24 @@ def _blocks(setup: AdapterCompositionBlock):
             yield from _blocks(child)
 
 
-def _check_adapter_name(name: Any) -> None:
-    if not isinstance(name, str) or not name or "." in name:
-        raise AdapterNotFoundError(
-            f"Invalid adapter name {name!r}: names must be non-empty strings without '.' (they become part of "
-            "state-dict keys)."
-        ) from None
+# characters adapter names cannot contain: "." separates state-dict key segments, "/" path segments (an adapter is
+# saved to <folder>/<name>), "," the adapter names in a fusion's name
+RESERVED_NAME_CHARACTERS = (".", "/", ",")
+
+
+def _check_adapter_name(name: Any, fusions: Iterable[str] = ()) -> None:
+    bad = [c for c in RESERVED_NAME_CHARACTERS if isinstance(name, str) and c in name]
+    if not isinstance(name, str) or not name or bad or name != name.strip():
+        found = f" (it contains {', '.join(map(repr, bad))})" if bad else ""
+        raise AdapterNameError(
+            f"Invalid adapter name {name!r}{found}: names must be non-empty strings without surrounding spaces and "
+            "without '.', '/' or ',' (they become parts of state-dict keys, folder paths and fusion names)."
+        )
+    if name in fusions:
+        raise AdapterNameError(
+            f"Invalid adapter name {name!r}: a fusion of this model has that name; choose another name or delete "
+            "the fusion first."
+        )
 
 
 class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, FusionMixin, HubMixin):
@@ -202,8 +223,9 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         (e.g. ``torch.float32``) keeps the adapter's weights in that dtype whatever the model's; by default they take
         the dtype of the module they attach to (docs/precision.md).
         """
-        _check_adapter_name(adapter_name)
+        _check_adapter_name(adapter_name, self.adapters_config.fusions)
         config = AdapterConfig.load(config if config is not None else "seq_bn")
+        self._check_leave_out(adapter_name, config)
         problem = self._support_problem(config)
         if problem is not None:
             raise UnsupportedMethodError(
@@ -234,12 +256,26 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         if set_active:
             self.set_active_adapters(adapter_name)
 
+    def _check_leave_out(self, adapter_name: str, config: AdapterConfig) -> None:
+        """Refuse ``leave_out`` indices of layers the model does not have (they would silently do nothing)."""
+        count = sum(1 for _ in self._adapter_runtime.iter_layers())
+        for member in _members(config):
+            leave_out = member.get("leave_out") or []
+            wrong = [i for i in leave_out if not 0 <= i < count]
+            if wrong:
+                raise AdapterConfigError(
+                    f"Cannot add adapter {adapter_name!r}: leave_out={list(leave_out)} names layer(s) {wrong} that "
+                    f"{type(self).__name__} does not have; allowed are global layer indices 0 to {count - 1} "
+                    "(encoder layers first, then decoder layers)."
+                )
+
     def delete_adapter(self, adapter_name: str) -> None:
-        """Remove adapter ``adapter_name`` and every module it added; the base model is restored exactly."""
-        if adapter_name not in self.adapters_config:
-            logger.info("No adapter %r to delete.", adapter_name)
-            return
-        config = self.adapters_config.get(adapter_name)
+        """Remove adapter ``adapter_name`` and every module it added; the base model is restored exactly.
+
+        Raises:
+            AdapterNotFoundError: the model has no adapter of that name (nothing changes).
+        """
+        config = self._require_adapter(adapter_name)
         self._delete_fusions_of(adapter_name)
         for member in _members(config):
             method_for_config(member).delete(self._adapter_runtime, adapter_name)
@@ -364,6 +400,7 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         return adapter_summary(self, as_dict=as_dict)
 
     # saving and loading ------------------------------------------------------------------------------------------
+    @atomic_save()
     def save_adapter(
         self,
         save_directory: str,
@@ -383,6 +420,7 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
             card_kwargs = model_card if isinstance(model_card, dict) else {}
             self.save_adapter_card(save_directory, adapter_name, **card_kwargs)
 
+    @atomic_save()
     def save_all_adapters(
         self,
         save_directory: str,
@@ -394,6 +432,17 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         """Save every adapter to ``save_directory/<name>`` (``with_head=`` is passed on where heads exist)."""
         refuse_custom_weights_loaders(custom_weights_loaders, "save_all_adapters")
         save_all_adapters(self, save_directory, meta_dict=meta_dict, use_safetensors=use_safetensors, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, written as one unit (docs/errors.md#saves-are-all-or-nothing): a
+        failing or killed save leaves an existing folder as it was."""
+        if kwargs.get("push_to_hub"):  # transformers derives the repo name from the folder name
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        return self._save_pretrained_atomic(save_directory, *args, **kwargs)
+
+    @atomic_save(link_existing=False)  # transformers may rewrite existing files in place
+    def _save_pretrained_atomic(self, save_directory, *args, **kwargs):
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     def load_adapter(
         self,

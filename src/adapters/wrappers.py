@@ -19,6 +19,7 @@ from .configuration import ModelAdaptersConfig
 from .errors import AdapterConfigError, CheckpointError
 from .heads.shared_base import share_adapters_with_base_model
 from .heads.static import StaticHeadsMixin
+from .io.atomic import atomic_folder
 from .model import ModelAdaptersMixin
 
 __all__ = ["init", "init_adapters_config", "load_model"]
@@ -28,10 +29,12 @@ class _InterfaceFiles:
     """Writes the model's :class:`AdapterModelInterface` (if it has one) next to its weights."""
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        result = super().save_pretrained(save_directory, *args, **kwargs)
         interface = self.__dict__.get("_adapter_interface")
-        if interface is not None:
-            interface.save(save_directory, self.config.model_type)
+        if interface is None or kwargs.get("push_to_hub"):
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        with atomic_folder(save_directory, link_existing=False) as staging:  # model and interface as one unit
+            result = super().save_pretrained(str(staging), *args, **kwargs)
+            interface.save(str(staging), self.config.model_type)
         return result
 
 

@@ -13,10 +13,14 @@ defaults differ from the dict in the fewest fields is chosen, so a saved ``IA3Co
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 import json
 import logging
+import math
 import os
 import typing
+from abc import ABCMeta
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -72,8 +76,31 @@ def _default_of(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
+def close_names(unknown: str, names: Iterator[str] | tuple[str, ...]) -> list[str]:
+    """The names in ``names`` that ``unknown`` is probably a misspelling of (best first)."""
+    return difflib.get_close_matches(unknown, list(names), n=3, cutoff=0.6)
+
+
+class _ConfigMeta(ABCMeta):
+    """Makes ``SomeConfig(unknown_field=...)`` raise :class:`ConfigFieldError` (naming the valid fields and the
+    closest ones) instead of the plain ``TypeError`` of a dataclass ``__init__``."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            accepted = cls.__dict__.get("_init_arguments")
+            if accepted is None:  # the arguments of this class's __init__ (dataclass-made or its own)
+                parameters = inspect.signature(cls.__init__).parameters.values()
+                open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters)
+                accepted = None if open_ended else frozenset(p.name for p in parameters)
+                type.__setattr__(cls, "_init_arguments", accepted or frozenset())
+            unknown = [k for k in kwargs if accepted and k not in accepted]
+            if unknown:
+                raise ConfigFieldError(cls._unknown_fields_message(unknown))
+        return super().__call__(*args, **kwargs)
+
+
 @dataclass(eq=False)
-class AdapterConfig(Mapping):
+class AdapterConfig(Mapping, metaclass=_ConfigMeta):
     """Abstract base of all adapter method configurations (AdapterHub, Pfeiffer et al., 2020).
 
     Instances are immutable once built: assigning or deleting an attribute raises
@@ -91,6 +118,8 @@ class AdapterConfig(Mapping):
     _registry_root: ClassVar[str] = "adapter"
     # field name -> (minimum or None, maximum or None), inclusive; merged along the class hierarchy
     _ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    # fields whose maximum in ``_ranges`` is excluded: a dropout probability of 1 would drop everything
+    _open_above: ClassVar[frozenset[str]] = frozenset({"dropout", "dropout_prob"})
     # field name -> wording of the expected value in errors (default: derived from the annotation)
     _expected: ClassVar[dict[str, str]] = {}
 
@@ -144,6 +173,7 @@ class AdapterConfig(Mapping):
         for klass in reversed(type(self).__mro__):
             ranges.update(klass.__dict__.get("_ranges", {}))
             expected.update(klass.__dict__.get("_expected", {}))
+        open_above = frozenset().union(*(getattr(k, "_open_above", frozenset()) for k in type(self).__mro__))
         problems, invalid = [], set()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -155,8 +185,15 @@ class AdapterConfig(Mapping):
                 continue
             low, high = ranges.get(f.name, (None, None))
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if numeric and ((low is not None and value < low) or (high is not None and value > high)):
-                bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}]"
+            if numeric and not (math.isfinite(value) and abs(value) < 2**63):
+                problems.append(f"{f.name}: expected a finite number that fits in 64 bits, got {value!r}")
+                invalid.add(f.name)
+                continue
+            is_open = f.name in open_above
+            above = high is not None and (value >= high if is_open else value > high) if numeric else False
+            if numeric and ((low is not None and value < low) or above):
+                close = ")" if is_open else "]"
+                bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}{close}"
                 problems.append(f"{f.name}: expected a value {bounds}, got {value!r}")
                 invalid.add(f.name)
         return problems, frozenset(invalid)
@@ -259,7 +296,18 @@ class AdapterConfig(Mapping):
     @classmethod
     def _unknown_fields_message(cls, unknown: list[str]) -> str:
         names = ", ".join(repr(k) for k in unknown)
-        return f"{cls.__name__} has no field {names}. Valid fields: {', '.join(cls._field_names())}."
+        valid = ", ".join(cls._field_names())
+        return f"{cls.__name__} has no field {names}.{cls._suggestions(unknown)} Valid fields: {valid}."
+
+    @classmethod
+    def _suggestions(cls, unknown: list[str]) -> str:
+        """`` Did you mean 'x'?`` for the unknown names that are close to a field name (or ``""``)."""
+        hints = [
+            f"{close_names(k, cls._field_names())[0]!r} for {k!r}"
+            for k in unknown
+            if close_names(k, cls._field_names())
+        ]
+        return f" Did you mean {', '.join(hints)}?" if hints else ""
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> AdapterConfig:
@@ -291,7 +339,8 @@ class AdapterConfig(Mapping):
     @classmethod
     def _resolve_class(cls, config: Mapping[str, Any]) -> type[AdapterConfig]:
         architecture = config.get("architecture")
-        candidates = _FAMILIES.get((cls._registry_root, architecture))
+        known_form = architecture is None or isinstance(architecture, str)
+        candidates = _FAMILIES.get((cls._registry_root, architecture)) if known_form else None
         if not candidates:
             known = sorted(str(a) for (root, a) in _FAMILIES if root == cls._registry_root)
             raise AdapterConfigError(f"Unknown adapter architecture {architecture!r}. Known: {', '.join(known)}.")
@@ -349,9 +398,10 @@ class AdapterConfig(Mapping):
         if extras:
             logger.warning(
                 "Unknown key(s) %s for %s (saved by a newer or customized version?). They are kept as attributes "
-                "but ignored by the library and not saved.",
+                "but ignored by the library and not saved.%s",
                 ", ".join(repr(k) for k in extras),
                 cls.__name__,
+                cls._suggestions(list(extras)),
             )
             obj._attach_extras(extras)
         return obj

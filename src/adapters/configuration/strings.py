@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import AdapterConfigError, ConfigFieldError
-from .base import AdapterConfig, register_string_parser
+from .base import AdapterConfig, close_names, register_string_parser
 from .union import ConfigUnion
 
 __all__ = ["parse_config_string", "split_config_string"]
@@ -116,9 +116,11 @@ def parse_config_string(
             )
         name = match["name"].strip()
         if name not in config_map:
+            close = close_names(name, tuple(config_map))
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise AdapterConfigError(
-                f"Unknown config name {name!r} in config string {config_string!r} (and it is not an existing file). "
-                f"Known identifiers: {known}."
+                f"Unknown config name {name!r} in config string {config_string!r} (and it is not an existing file)."
+                f"{hint} Known identifiers: {known}."
             )
         kwargs = _parse_kwargs(match["kvs"] or "", chunk)
         try:

@@ -11,7 +11,13 @@ from typing import Any
 
 import torch
 
-from ..errors import AdapterFileNotFoundError, AdapterNotFoundError, CheckpointError, UnsupportedMethodError
+from ..errors import (
+    AdapterConfigError,
+    AdapterFileNotFoundError,
+    AdapterNotFoundError,
+    CheckpointError,
+    UnsupportedMethodError,
+)
 from ..io.format import (
     HEAD_CONFIG_NAME,
     HEAD_SAFE_WEIGHTS_NAME,
@@ -34,6 +40,7 @@ __all__ = [
     "has_saved_head",
     "has_static_head",
     "load_adapter_and_head",
+    "label_map_for",
 ]
 
 
@@ -162,7 +169,7 @@ def load_flex_head(
         old = f"heads.{data['name']}."
         tensors = {f"heads.{name}.{k[len(old) :]}" if k.startswith(old) else k: v for k, v in tensors.items()}
     if id2label is not None:
-        config["label2id"] = {str(label): int(index) for index, label in id2label.items()}
+        config["label2id"] = label_map_for(config.get("num_labels"), id2label, folder)
     previous = model.heads._modules.get(name)
     previous_config = model.config.prediction_heads.get(name) if previous is not None else None
     model.add_prediction_head_from_config(name, config, overwrite_ok=True, set_active=set_active)
@@ -176,6 +183,27 @@ def load_flex_head(
             model._restore_head(name, previous, previous_config)
         raise
     return name
+
+
+def label_map_for(num_labels: int | None, id2label: dict, folder) -> dict[str, int]:
+    """``label2id`` from a user's ``id2label`` for a head with ``num_labels`` outputs; the ids must be exactly
+    ``0 .. num_labels - 1``, each with its own label.
+
+    Raises:
+        AdapterConfigError: the label map does not fit the saved head (nothing is loaded).
+    """
+    try:
+        ids = sorted(int(index) for index in id2label)
+    except (TypeError, ValueError):
+        ids = None
+    fits = ids is not None and (num_labels is None or ids == list(range(num_labels)))
+    if not fits or len(set(map(str, id2label.values()))) != len(id2label):
+        expected = f"the ids 0 to {num_labels - 1}" if num_labels is not None else "int ids"
+        raise AdapterConfigError(
+            f"id2label={id2label!r} does not fit the head saved in {folder}, which predicts {num_labels} labels: "
+            f"give {expected}, each with a distinct label."
+        )
+    return {str(label): int(index) for index, label in id2label.items()}
 
 
 def load_static_head(model, folder: str | Path, use_safetensors: bool | None = None) -> None:

@@ -18,6 +18,7 @@ from torch import nn
 from ..averaging import input_weights
 from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
 from ..errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from ..io.atomic import atomic_save
 from ..methods.bottleneck import invertible_transform
 from .base import MultiHeadOutput, PredictionHead
 from .classification import (
@@ -533,6 +534,7 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
                 return
 
     # saving and loading ------------------------------------------------------------------------------------------
+    @atomic_save()
     def save_head(self, save_directory: str, head_name: str | None = None, use_safetensors: bool = True) -> None:
         """Save head ``head_name`` (default: the active head) to ``save_directory``."""
         name = head_name or self.active_head
@@ -552,11 +554,13 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
             self, save_directory, load_as=load_as, id2label=id2label, use_safetensors=use_safetensors
         )
 
+    @atomic_save()
     def save_all_heads(self, save_directory: str, use_safetensors: bool = True) -> None:
         """Save every head to ``save_directory/<name>``."""
         for name in list(self.heads):
             self.save_head(str(Path(save_directory) / name), name, use_safetensors=use_safetensors)
 
+    @atomic_save()
     def save_adapter(
         self,
         save_directory: str,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import AdapterNotFoundError
-from .files import has_static_head, load_adapter_and_head, load_static_head, save_static_head
+from ..io.atomic import atomic_save
+from .files import has_static_head, label_map_for, load_adapter_and_head, load_static_head, save_static_head
 from .with_heads import ModelWithHeadsAdaptersMixin
 
 __all__ = ["StaticHeadsMixin"]
@@ -16,6 +17,7 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
     (``BertModel``) have no head: they save none and ignore saved heads. ``save_head``/``load_head`` save and load
     the head alone."""
 
+    @atomic_save()
     def save_head(self, save_directory: str, head_name: str | None = None, use_safetensors: bool = True) -> None:
         """Save the model's transformers head (``head_name`` is ignored: a static model has one unnamed head).
 
@@ -37,11 +39,14 @@ class StaticHeadsMixin(ModelWithHeadsAdaptersMixin):
 
         ``id2label`` replaces the model config's labels. Raises as ``load_adapter`` does for heads of another class.
         """
+        if id2label is not None:
+            label_map_for(getattr(self.config, "num_labels", None), id2label, save_directory)
         load_static_head(self, save_directory, use_safetensors=use_safetensors)
         if id2label is not None:
             self.config.id2label = {int(i): label for i, label in id2label.items()}
             self.config.label2id = {label: int(i) for i, label in id2label.items()}
 
+    @atomic_save()
     def save_adapter(
         self,
         save_directory: str,

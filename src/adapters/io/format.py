@@ -1,16 +1,15 @@
 """File names and low-level, safe reading and writing of weight files.
 
 Weights are written as safetensors by default. ``.bin`` files are read with ``torch.load(weights_only=True)``, so
-loading never runs code from a file. Writes are staged in temporary files in the target folder and moved into place
-together, so a failed save never leaves a half-written or mismatched folder.
+loading never runs code from a file. Saves write a staging folder that replaces the target in one step
+(:mod:`adapters.io.atomic`), so a failed or killed save never leaves a half-written or mismatched folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import AdapterFileNotFoundError, CheckpointError, UnsupportedMethodError
+from .atomic import atomic_folder
 
 __all__ = [
     "ADAPTER_CONFIG_NAME",
@@ -59,10 +59,17 @@ class StagedWrites:
 
     def stage(self, path: Path, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
+        while True:  # a new file with the usual permissions (umask), unlike mkstemp's 0600
+            tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                break
+            except FileExistsError:
+                continue
         self._staged.append((tmp, path))
+        mode = os.stat(tmp).st_mode & 0o777
         write(tmp)
+        os.chmod(tmp, mode)  # writers that replace the file (safetensors) would leave it private
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
@@ -102,7 +109,14 @@ def write_weights(staged: StagedWrites, path: Path, state_dict: dict[str, torch.
     if safetensors:
         staged.stage(path, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     else:
-        staged.stage(path, lambda tmp: torch.save(tensors, tmp))
+        staged.stage(path, lambda tmp: _torch_save(tensors, tmp))
+
+
+def _torch_save(tensors: dict[str, torch.Tensor], path: str) -> None:
+    """``torch.save`` through a file object: the archive's root folder is then always ``archive/`` (given a path,
+    torch names it after the file, here a random staging name), so equal weights give byte-identical files."""
+    with open(path, "wb") as f:
+        torch.save(tensors, f)
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -139,23 +153,16 @@ def save_folder(
 ) -> None:
     """Write a weights file and its JSON config into ``folder`` as one unit.
 
-    Both files are staged and moved into place together; if anything fails, a folder this call created is removed
-    and an existing folder is left as it was. ``stale_file`` (the other weights format of an earlier save) is
-    removed afterwards.
+    The folder is saved as one unit (:func:`~adapters.io.atomic.atomic_folder`): if anything fails, an existing
+    folder is left as it was and no new or temporary folder remains. ``stale_file`` (the other weights format of an
+    earlier save) is removed in the same step.
     """
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"Cannot save to {folder}: it exists and is not a folder.")
-    created = not folder.exists()
-    try:
+    with atomic_folder(folder) as staging:
         with StagedWrites() as staged:
-            write_weights(staged, folder / weights_file, weights, safetensors=safetensors)
-            write_json(staged, folder / config_file, config)
-    except BaseException:
-        if created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-    if stale_file is not None:
-        (folder / stale_file).unlink(missing_ok=True)
+            write_weights(staged, staging / weights_file, weights, safetensors=safetensors)
+            write_json(staged, staging / config_file, config)
+        if stale_file is not None:
+            (staging / stale_file).unlink(missing_ok=True)
 
 
 def refuse_custom_weights_loaders(loaders: Any, operation: str) -> None:

@@ -46,8 +46,14 @@ def read_adapter_config(folder: Path) -> tuple[dict[str, Any], AdapterConfig]:
             f"{sorted(p.name for p in folder.iterdir()) or 'an empty folder'})."
         )
     data = read_json(config_path)
-    if not isinstance(data.get("config"), dict) or not data.get("name"):
+    if not isinstance(data.get("config"), dict) or not data["config"] or not data.get("name"):
         raise CheckpointError(f"{config_path} must contain a 'config' object and a 'name'; got keys {sorted(data)}.")
+    wrong = [k for k in ("name", "version", "model_type") if data.get(k) is not None and not isinstance(data[k], str)]
+    if wrong:
+        raise CheckpointError(
+            f'{config_path}: {", ".join(f"{k}={data[k]!r}" for k in wrong)} must be a string (e.g. "name": '
+            '"sentiment", "version": "adapters.1.3.0").'
+        )
     config = AdapterConfig.load(migrate_saved_config(data["config"], data.get("version")))
     return data, config
 
@@ -98,9 +104,22 @@ def _copy_weights(model, name: str, tensors: dict[str, torch.Tensor], info: dict
             target.copy_(tensors[key].to(dtype=target.dtype, device=target.device))
 
 
+def _origin(model, data: dict[str, Any]) -> str | None:
+    """How the model an adapter file was saved from differs from ``model`` (model type, hidden size), or None."""
+    ours = (model.config.model_type, model.config.get_text_config().hidden_size)
+    theirs = (data.get("model_type"), data.get("hidden_size"))
+    if theirs[0] is None or theirs == ours:
+        return None
+    return (
+        f"It was saved from a {theirs[0]!r} model with hidden size {theirs[1]}; this model is {ours[0]!r} with "
+        f"hidden size {ours[1]}. Adapters load into models of the architecture and size they were trained on."
+    )
+
+
 def _read_saved(model, folder: Path, load_as: str | None, use_safetensors: bool | None, shift: bool | None = None):
-    """``(name, config, tensors in model keys)`` of an adapter folder in our (the reference's) format; ``shift``:
-    see :func:`~adapters.methods.prefix_tuning.position_handling_on_load`."""
+    """``(name, config, tensors in model keys, origin)`` of an adapter folder in our (the reference's) format
+    (``origin``: see :func:`_origin`); ``shift``: see
+    :func:`~adapters.methods.prefix_tuning.position_handling_on_load`."""
     data, config = read_adapter_config(folder)
     config = position_handling_on_load(model, config, data.get("version"), shift)
     weights_path = find_weights_file(folder, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, use_safetensors)
@@ -109,7 +128,7 @@ def _read_saved(model, folder: Path, load_as: str | None, use_safetensors: bool 
     ignored = ignored_file_key_pattern()
     if ignored is not None:
         tensors = {k: v for k, v in tensors.items() if not ignored.search(k)}
-    return name, config, tensors
+    return name, config, tensors, _origin(model, data)
 
 
 def load_adapter(
@@ -142,10 +161,16 @@ def load_adapter(
         from .peft import read_peft_checkpoint
 
         name, adapter_config, tensors = read_peft_checkpoint(model, resolved.folder, load_as or resolved.name)
+        origin = None
     else:
-        name, adapter_config, tensors = _read_saved(model, resolved.folder, load_as, use_safetensors, shift)
-    with model._adapter_runtime.adding(dtype=dtype):
-        _install(model, name, _with_leave_out(adapter_config, leave_out), tensors, leave_out, loading_info)
+        name, adapter_config, tensors, origin = _read_saved(model, resolved.folder, load_as, use_safetensors, shift)
+    try:
+        with model._adapter_runtime.adding(dtype=dtype):
+            _install(model, name, _with_leave_out(adapter_config, leave_out), tensors, leave_out, loading_info)
+    except CheckpointError as error:
+        if origin is None:
+            raise
+        raise CheckpointError(f"{error} {origin}") from None
     if set_active:
         model.set_active_adapters(name)
     return name

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import AdapterConfigError, AdapterFileNotFoundError
+from ..errors import AdapterConfigError, AdapterFileNotFoundError, CheckpointError
 from .download import is_remote_url, resolve_url
 from .format import ADAPTER_CONFIG_NAME, ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME, read_json
 from .hub import snapshot_folder
@@ -74,6 +74,8 @@ def _inspect(folder: Path, name_or_path: str) -> tuple[str, str | None]:
         weights, fmt, name = PEFT_WEIGHTS_NAMES, "peft", _default_peft_name(name_or_path)
     else:
         weights, fmt, name = (ADAPTER_SAFE_WEIGHTS_NAME, ADAPTER_WEIGHTS_NAME), "adapters", data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise CheckpointError(f"{folder / ADAPTER_CONFIG_NAME}: the name must be a string, got {name!r}.")
     if not any((folder / w).is_file() for w in weights):
         raise AdapterFileNotFoundError(f"No weights file in {folder}: expected {' or '.join(weights)}.")
     return fmt, name

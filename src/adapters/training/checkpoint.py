@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import AdapterFileNotFoundError, TrainingSetupError
+from ..io.atomic import atomic_save
 from ..io.format import ADAPTER_CONFIG_NAME, HEAD_CONFIG_NAME
 from ..io.fusion import FUSION_CONFIG_NAME
 from ..methods.registry import adapter_key_pattern
@@ -31,6 +32,7 @@ def has_checkpoint(folder: str | Path) -> bool:
     return folder.is_dir() and any((sub / ADAPTER_CONFIG_NAME).is_file() for sub in folder.iterdir() if sub.is_dir())
 
 
+@atomic_save("folder")
 def save_checkpoint(model: nn.Module, folder: str | Path) -> None:
     """Save every adapter (with its head), every fusion and every flexible head of ``model`` below ``folder``."""
     folder = Path(folder)

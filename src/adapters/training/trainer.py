@@ -26,6 +26,7 @@ from transformers import Seq2SeqTrainer, Trainer
 
 from ..composition import Fuse
 from ..errors import TrainingSetupError
+from ..io.atomic import atomic_save
 from .checkpoint import check_trainable, load_checkpoint, save_checkpoint
 
 __all__ = ["AdapterTrainer", "Seq2SeqAdapterTrainer"]
@@ -170,7 +171,11 @@ class AdapterTrainer(Trainer):
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save:
             return
-        os.makedirs(output_dir, exist_ok=True)
+        self._save_adapters_and_args(output_dir)
+
+    @atomic_save("output_dir", link_existing=False)  # the processing class may rewrite files in place
+    def _save_adapters_and_args(self, output_dir: str) -> None:
+        """Write the adapters, fusions, heads, processing class and arguments into ``output_dir`` as one unit."""
         save_checkpoint(self.accelerator.unwrap_model(self.model), output_dir)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
