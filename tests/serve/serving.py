@@ -1,0 +1,100 @@
+"""Helpers of the serving tests and of benchmarks/serve.py: saved random adapters and a live server on 127.0.0.1.
+
+* :func:`tiny_base`: a tiny random BERT saved with MiniLM's (real) tokenizer, so inputs tokenize like real text.
+* :func:`save_adapters`: adds adapters with heads to a base model, gives every adapter weight random values (so each
+  adapter changes the outputs), saves each with its head into ``folder/<name>``.
+* :class:`LiveServer`: uvicorn in a thread on a free port of 127.0.0.1, stopped (gracefully) on exit.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+# name -> (adapter config, head kind, head kwargs)
+CLASSIFY = ("seq_bn", "classification", {"num_labels": 2, "id2label": {0: "negative", 1: "positive"}})
+TOPIC = ("lora", "classification", {"num_labels": 5, "id2label": dict(enumerate("abcde"))})
+MULTILABEL = ("seq_bn", "classification", {"num_labels": 3, "multilabel": True, "id2label": dict(enumerate("xyz"))})
+TAGGING = (
+    "lora",
+    "tagging",
+    {"num_labels": 5, "id2label": dict(enumerate(["O", "B-per", "I-per", "B-loc", "I-loc"]))},
+)
+PREFIX = ("prefix_tuning[prefix_length=5]", "classification", {"num_labels": 3})
+QA = ("seq_bn", "qa", {})
+
+
+def tiny_base(folder: Path) -> Path:
+    """A 2-layer BERT (hidden 32) with MiniLM's vocabulary and tokenizer, saved in ``folder``."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from adapters._assets import minilm_path
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+    return folder
+
+
+def save_adapters(base: Path, folder: Path, specs: dict[str, tuple], seed: int = 0) -> dict[str, Path]:
+    """Save an adapter with its head for each ``name -> (config, head kind, head kwargs)``; returns their folders."""
+    from adapters import AutoAdapterModel
+
+    torch.manual_seed(seed)
+    model = AutoAdapterModel.from_pretrained(base)
+    paths = {}
+    for name, (config, head, head_kwargs) in specs.items():
+        model.add_adapter(name, config=config)
+        getattr(model, f"add_{head}_head")(name, **head_kwargs)
+        with torch.no_grad():
+            for key, parameter in model.named_parameters():
+                if f".{name}." in f".{key}." and not key.startswith("heads."):
+                    parameter.normal_(0.0, 0.2)
+        paths[name] = folder / name
+        model.save_adapter(str(paths[name]), name, with_head=True)
+    return paths
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveServer:
+    """``with LiveServer(app) as url:`` runs ``app`` under uvicorn on 127.0.0.1 in a thread until the block ends."""
+
+    def __init__(self, app, port: int | None = None):
+        import uvicorn
+
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=30
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)
