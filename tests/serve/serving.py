@@ -98,3 +98,29 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(60)
+
+
+def tiny_decoder(folder: Path) -> Path:
+    """A 2-layer GPT-2 (hidden 32) with MiniLM's vocabulary and tokenizer, saved in ``folder``."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2Model
+
+    from adapters._assets import minilm_path
+
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=30522, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=101, eos_token_id=102
+    )
+    GPT2Model(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+    return folder
+
+
+def same_answer(a, b, tol: float = 1e-4) -> bool:
+    """Whether two answers agree: equal structure and strings, floats within ``tol``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_answer(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_answer(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(a - b) <= tol
+    return a == b
