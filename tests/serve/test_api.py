@@ -4,6 +4,7 @@ tagging and QA heads), through FastAPI's TestClient; answers checked against the
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -248,8 +249,9 @@ def test_a_full_queue_answers_429_with_retry_after():
         assert engine.started.wait(30)
         second = threading.Thread(target=send, args=("two",))
         second.start()
-        while app.state.batcher.depth < 1:
-            pass
+        deadline = time.monotonic() + 30
+        while app.state.batcher.depth < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
         refused = client.post("/predict", json={"adapter": "a", "text": "three"})
         engine.gate.set()
         first.join(30), second.join(30)
@@ -299,3 +301,35 @@ def test_generate_sampling_with_a_seed_is_reproducible_and_bounded(decoder_clien
     assert too_many.status_code == 422 and "limit 6" in too_many.json()["detail"]
     assert client.post("/generate", json=body | {"top_p": 2}).status_code == 422
     assert client.post("/predict", json={"adapter": "chat", "text": "hi"}).status_code == 400
+
+
+def test_shutdown_finishes_requests_in_flight():
+    """What SIGTERM does to uvicorn (should_exit) while a batch runs and more requests wait: all answered."""
+    import httpx
+
+    from adapters.serve.app import create_app as build
+
+    engine = _HeldEngine()
+    engine.adapters = {"a": type("Info", (), {"task": "classification"})()}
+    app = build(engine, BatcherSettings(window_s=0.0, max_batch_size=2))
+    answers: list[int] = []
+    live = serving.LiveServer(app)
+    with live as url:
+
+        def send(text):
+            with httpx.Client(base_url=url, timeout=60) as http:
+                answers.append(http.post("/predict", json={"adapter": "a", "text": text}).status_code)
+
+        threads = [threading.Thread(target=send, args=(str(i),)) for i in range(5)]
+        for thread in threads:
+            thread.start()
+        assert engine.started.wait(30)
+        deadline = time.monotonic() + 30
+        while app.state.batcher.depth < 4 and time.monotonic() < deadline:  # the other four queue behind it
+            time.sleep(0.001)
+        live.server.should_exit = True
+        engine.gate.set()
+        for thread in threads:
+            thread.join(60)
+    assert answers == [200] * 5
+    assert app.state.batcher.closing and not app.state.batcher._thread.is_alive()
