@@ -333,3 +333,28 @@ def test_shutdown_finishes_requests_in_flight():
             thread.join(60)
     assert answers == [200] * 5
     assert app.state.batcher.closing and not app.state.batcher._thread.is_alive()
+
+
+def test_adapters_that_cannot_share_a_batch_split_forward_answer_like_single_requests(tiny_served, tmp_path):
+    """(IA)³ (a scaling LoRA) and ReFT run in forwards of their own next to the shared BatchSplit forward."""
+    from adapters.serve.engine import _splittable
+    from adapters.serve.schemas import PredictRequest
+
+    base, saved = tiny_served
+    extra = serving.save_adapters(
+        base, tmp_path, {"scaled": ("ia3", "classification", {}), "reft": ("loreft", "tagging", {})}, seed=5
+    )
+    engine = make_engine(base, {"sentiment": saved["sentiment"], "topic": saved["topic"], **extra})
+    assert [_splittable(engine.model, n) for n in ("sentiment", "topic", "scaled", "reft")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    jobs = [
+        engine.encode_predict(PredictRequest(adapter=name, text=text))
+        for text in ("Great.", TEXT)
+        for name in ("scaled", "sentiment", "reft", "topic")
+    ]
+    for job, answer in zip(jobs, engine.run_batch(jobs)):
+        assert serving.same_answer(answer, engine.run_batch([job])[0], tol=1e-5), (job.adapter, answer)
