@@ -28,24 +28,30 @@ PREFIX = ("prefix_tuning[prefix_length=5]", "classification", {"num_labels": 3})
 QA = ("seq_bn", "qa", {})
 
 
-def tiny_base(folder: Path) -> Path:
-    """A 2-layer BERT (hidden 32) with MiniLM's vocabulary and tokenizer, saved in ``folder``."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+def _tiny_with_minilm_tokenizer(family: str, folder: Path, **overrides) -> Path:
+    """The tiny random ``family`` model of tests/tiny_models.py with MiniLM's vocabulary and (real) tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
 
+    import tiny_models
     from adapters._assets import minilm_path
 
+    config = tiny_models.config(family)
+    for key, value in {"vocab_size": 30522, **overrides}.items():
+        setattr(config, key, value)
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(folder)
+    AutoModel.from_config(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
     return folder
+
+
+def tiny_base(folder: Path) -> Path:
+    """A tiny BERT (2 layers, hidden 32, 64 positions) that reads MiniLM's tokens, saved in ``folder``."""
+    return _tiny_with_minilm_tokenizer("bert", folder)
+
+
+def tiny_decoder(folder: Path) -> Path:
+    """A tiny GPT-2 that reads MiniLM's tokens ([CLS]/[SEP] as bos/eos), saved in ``folder``."""
+    return _tiny_with_minilm_tokenizer("gpt2", folder, bos_token_id=101, eos_token_id=102)
 
 
 def save_adapters(base: Path, folder: Path, specs: dict[str, tuple], seed: int = 0) -> dict[str, Path]:
@@ -98,21 +104,6 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(60)
-
-
-def tiny_decoder(folder: Path) -> Path:
-    """A 2-layer GPT-2 (hidden 32) with MiniLM's vocabulary and tokenizer, saved in ``folder``."""
-    from transformers import AutoTokenizer, GPT2Config, GPT2Model
-
-    from adapters._assets import minilm_path
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=30522, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=101, eos_token_id=102
-    )
-    GPT2Model(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
-    return folder
 
 
 def same_answer(a, b, tol: float = 1e-4) -> bool:
