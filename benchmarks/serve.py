@@ -55,7 +55,6 @@ MODES = {
 
 def _switching_engine(engine):
     """Replace ``run_batch`` by one that activates each request's adapter on the model, then runs it alone."""
-    from adapters.serve import tasks
     from adapters.serve.engine import _row_outputs, pad_rows
 
     def run_batch(jobs):
@@ -66,7 +65,7 @@ def _switching_engine(engine):
             with torch.no_grad():
                 output = engine.model(**pad_rows([job.features], engine.pad_token_id))
             row = _row_outputs(output, 0, len(job.features["input_ids"]))
-            results.append(tasks.decode_row(job, row, engine.adapters[job.adapter].labels or []))
+            results.append(engine._decode(job, row))
         return results
 
     engine.run_batch = run_batch

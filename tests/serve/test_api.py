@@ -229,7 +229,7 @@ class _HeldEngine:
     def run_batch(self, jobs):
         self.started.set()
         self.gate.wait(30)
-        return [{"label": job, "score": 1.0} for job in jobs]
+        return [{"task": "classification", "label": job, "score": 1.0} for job in jobs]
 
 
 def test_a_full_queue_answers_429_with_retry_after():

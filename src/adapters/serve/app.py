@@ -118,7 +118,7 @@ def create_app(engine: Engine, settings: BatcherSettings | None = None) -> FastA
         result = await answer(request, body, "predict", engine.encode_predict)
         if isinstance(result, Response):
             return result
-        return {"adapter": body.adapter, "task": engine.adapters[body.adapter].task, **result}
+        return {"adapter": body.adapter, **result}
 
     @app.post("/generate", response_model=GenerateResponse)
     async def generate(body: GenerateRequest, request: Request):

@@ -20,7 +20,7 @@ import torch
 
 from ..composition import BatchSplit
 from ..context import AdapterSetup
-from ..errors import AdapterExistsError, AdapterNotFoundError, ModelLoadError, UnsupportedModelError
+from ..errors import AdapterExistsError, AdapterNotFoundError, ModelLoadError
 from ..methods.registry import method_for_config
 from . import tasks
 
@@ -57,13 +57,15 @@ def pad_rows(rows: Sequence[dict[str, list[int]]], pad_token_id: int) -> dict[st
 
 
 def _row_outputs(output: Any, index: int, length: int) -> dict[str, torch.Tensor]:
-    """Row ``index`` of a head output, per-token tensors cut to the row's ``length`` (its padding removed)."""
+    """Row ``index`` of a head output; per-token tensors (QA start/end logits, tagging logits) cut to the row's
+    ``length``, so its padding is gone."""
     row = {}
     for key in _OUTPUT_KEYS:
         value = output.get(key) if hasattr(output, "get") else getattr(output, key, None)
         if isinstance(value, torch.Tensor):
             value = value[index]
-            row[key] = value[:length] if key != "logits" or value.dim() == 2 else value
+            per_token = key != "logits" or value.dim() == 2
+            row[key] = value[:length] if per_token else value
     return row
 
 
@@ -143,7 +145,7 @@ class Engine:
         try:
             tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
             model = AutoAdapterModel.from_pretrained(model_name_or_path)
-        except (OSError, ValueError, UnsupportedModelError) as error:
+        except Exception as error:  # any failure stops the start-up with one clear message
             raise ModelLoadError(f"Cannot load the base model {model_name_or_path!r}: {error}") from error
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"{model_name_or_path!r} has no fast tokenizer; the server needs character offsets.")
@@ -183,8 +185,11 @@ class Engine:
             )
             for position, row in zip(predict, rows):
                 job = jobs[position]
-                results[position] = self._guarded(tasks.decode_row, job, row, self.adapters[job.adapter].labels or [])
+                results[position] = self._guarded(self._decode, job, row)
         return results
+
+    def _decode(self, job: tasks.Job, row: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {"task": job.task, **tasks.decode_row(job, row, self.adapters[job.adapter].labels or [])}
 
     @staticmethod
     def _guarded(function, *args) -> Any:
