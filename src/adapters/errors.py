@@ -30,6 +30,12 @@ __all__ = [
     "TrainingSetupError",
     "DataError",
     "ModelLoadError",
+    "ServeError",
+    "WrongTaskError",
+    "InputTooLongError",
+    "QueueFullError",
+    "ServerClosingError",
+    "RequestTimeoutError",
 ]
 
 
@@ -136,3 +142,44 @@ class DataError(AdapterError, ValueError):
 
 class ModelLoadError(AdapterError, OSError):
     """The base model of a training run, or a saved adapter for it, cannot be loaded."""
+
+
+# `adapters serve` ---------------------------------------------------------------------------------------------------
+class ServeError(AdapterError):
+    """Base class of the errors a request to ``adapters serve`` can get; ``status`` is the HTTP status it answers."""
+
+    status = 500
+
+
+class WrongTaskError(ServeError, ValueError):
+    """A request asked an adapter for a task its head does not do (e.g. ``generate`` on a classification head)."""
+
+    status = 400
+
+
+class InputTooLongError(ServeError, ValueError):
+    """An input has more tokens than the server's ``--max-length`` and the request did not ask for truncation."""
+
+    status = 413
+
+
+class QueueFullError(ServeError, RuntimeError):
+    """The server's request queue is full; retry after ``retry_after_s`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: float = 1.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ServerClosingError(ServeError, RuntimeError):
+    """The server is shutting down and accepts no new requests."""
+
+    status = 503
+
+
+class RequestTimeoutError(ServeError, TimeoutError):
+    """A request was not answered within its timeout (it is dropped if it has not run yet)."""
+
+    status = 504

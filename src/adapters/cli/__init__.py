@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "predict": "predict",
     "summary": "summary",
+    "serve": "serve",
 }
 
 

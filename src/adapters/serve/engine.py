@@ -1,0 +1,263 @@
+"""The model side of ``adapters serve``: one base model, the served adapters and the batched forward.
+
+:func:`run_rows` is the one place that calls the model for a batch of rows that ask for different adapters. Today
+it groups the rows by adapter and runs the groups as one ``BatchSplit`` forward (or one forward per group under
+``AdapterSetup(name, head_setup=name)`` for methods without ``BatchSplit``); the runtime keeps per-call state per
+call, so nothing on the model changes; rows come back in request order. A routed forward
+(``model(**batch, adapter_names=names)``) replaces the body of this one function.
+
+Everything here except :meth:`Engine.encode_predict` / :meth:`Engine.encode_prompt` and :attr:`Engine.adapters`
+runs on the batcher's worker thread, the only thread that touches the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..composition import BatchSplit
+from ..context import AdapterSetup
+from ..errors import AdapterExistsError, AdapterNotFoundError, ModelLoadError
+from ..methods.registry import method_for_config
+from . import tasks
+
+__all__ = ["Engine", "ServedAdapter", "run_rows", "pad_rows"]
+
+_OUTPUT_KEYS = ("logits", "start_logits", "end_logits")
+_LABELLED = ("classification", "multilabel", "tagging")
+
+
+@dataclass(frozen=True)
+class ServedAdapter:
+    """A served adapter: where it came from, its method, its head type, the task served for it and its labels."""
+
+    name: str
+    source: str
+    method: str | None
+    head_type: str
+    task: str
+    labels: list[str] | None
+
+
+def pad_rows(rows: Sequence[dict[str, list[int]]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad rows of token ids into a batch (``attention_mask`` 0 on padding, other keys padded with 0)."""
+    width = max(len(row["input_ids"]) for row in rows)
+    batch: dict[str, torch.Tensor] = {}
+    for key in rows[0]:
+        fill = pad_token_id if key == "input_ids" else 0
+        batch[key] = torch.tensor([row[key] + [fill] * (width - len(row[key])) for row in rows])
+    if "attention_mask" not in batch:
+        batch["attention_mask"] = torch.tensor(
+            [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
+        )
+    return batch
+
+
+def _row_outputs(output: Any, index: int, length: int) -> dict[str, torch.Tensor]:
+    """Row ``index`` of a head output; per-token tensors (QA start/end logits, tagging logits) cut to the row's
+    ``length``, so its padding is gone."""
+    row = {}
+    for key in _OUTPUT_KEYS:
+        value = output.get(key) if hasattr(output, "get") else getattr(output, key, None)
+        if isinstance(value, torch.Tensor):
+            value = value[index]
+            per_token = key != "logits" or value.dim() == 2
+            row[key] = value[:length] if per_token else value
+    return row
+
+
+def _splittable(model: torch.nn.Module, name: str) -> bool:
+    """Whether adapter ``name`` can share a ``BatchSplit`` forward with others: every method of it supports the
+    block, and no LoRA-family member scales instead of adding ((IA)³: a LoRA layer's BatchSplit combines all its
+    parts in one composition mode, so additive and scaling adapters cannot share one)."""
+    config = model.adapters_config.get(name)
+    return config is not None and all(
+        BatchSplit in method_for_config(member).supported_blocks
+        and getattr(member, "composition_mode", "add") == "add"
+        for member in config.members()
+    )
+
+
+def run_rows(
+    model: torch.nn.Module, rows: Sequence[dict[str, list[int]]], adapter_names: Sequence[str], pad_token_id: int
+) -> list[dict[str, torch.Tensor]]:
+    """Run each row through the model with its adapter (and the head of the same name); outputs in row order.
+
+    Rows are grouped by adapter. The groups of adapters that can share a forward (:func:`_splittable`: bottleneck,
+    additive LoRA family, prefix tuning) run as one forward under ``BatchSplit`` adapter and head setups; every
+    other group runs alone under ``AdapterSetup(name, head_setup=name)``.
+    """
+    groups: dict[str, list[int]] = {}
+    for position, name in enumerate(adapter_names):
+        groups.setdefault(name, []).append(position)
+    shared = [name for name in groups if _splittable(model, name)]
+    shared = shared if len(shared) > 1 else []
+    results: list[dict[str, torch.Tensor] | None] = [None] * len(rows)
+
+    def collect(output: Any, positions: list[int]) -> None:
+        for index, position in enumerate(positions):
+            results[position] = _row_outputs(output, index, len(rows[position]["input_ids"]))
+
+    with torch.no_grad():
+        if shared:
+            sizes = [len(groups[name]) for name in shared]
+            with AdapterSetup(
+                BatchSplit(*shared, batch_sizes=sizes), head_setup=BatchSplit(*shared, batch_sizes=sizes)
+            ):
+                output = model(**pad_rows([rows[p] for name in shared for p in groups[name]], pad_token_id))
+            for part, name in zip(output.head_outputs, shared):
+                collect(part, groups[name])
+        for name, positions in groups.items():
+            if name not in shared:
+                with AdapterSetup(name, head_setup=name):
+                    collect(model(**pad_rows([rows[p] for p in positions], pad_token_id)), positions)
+    return results  # type: ignore[return-value]
+
+
+class Engine:
+    """A base model with heads (an ``AutoAdapterModel``), its tokenizer and the adapters it serves."""
+
+    def __init__(self, model, tokenizer, max_length: int | None = None, max_new_tokens: int = 256):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        limits = [getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+        default = min((n for n in limits if isinstance(n, int) and 0 < n < 1_000_000), default=512)
+        self.max_length = max_length or default
+        self.max_new_tokens = max_new_tokens
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self.pad_token_id = int(pad)
+        # replaced, never mutated: readers on the event loop always see a whole one
+        self.adapters: dict[str, ServedAdapter] = {}
+
+    @classmethod
+    def from_pretrained(cls, model_name_or_path: str, **kwargs) -> Engine:
+        """Load the base model (with the flexible-heads API) and its tokenizer; :class:`ModelLoadError` if either
+        cannot be loaded."""
+        from transformers import AutoTokenizer
+
+        from ..auto import AutoAdapterModel
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+            model = AutoAdapterModel.from_pretrained(model_name_or_path)
+        except Exception as error:  # any failure stops the start-up with one clear message
+            raise ModelLoadError(f"Cannot load the base model {model_name_or_path!r}: {error}") from error
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(f"{model_name_or_path!r} has no fast tokenizer; the server needs character offsets.")
+        return cls(model, tokenizer, **kwargs)
+
+    # the event-loop side --------------------------------------------------------------------------------------------
+    def info(self, adapter: str) -> ServedAdapter:
+        try:
+            return self.adapters[adapter]
+        except KeyError:
+            served = ", ".join(sorted(self.adapters)) or "none"
+            raise AdapterNotFoundError(f"No adapter named {adapter!r} is served. Served: {served}.") from None
+
+    def encode_predict(self, request) -> tasks.Job:
+        info = self.info(request.adapter)
+        return tasks.encode_predict(self.tokenizer, info.name, info.task, request, self.max_length)
+
+    def encode_prompt(self, request) -> tasks.Job:
+        info = self.info(request.adapter)
+        return tasks.encode_prompt(self.tokenizer, info.name, info.task, request, self.max_length)
+
+    # the worker side ------------------------------------------------------------------------------------------------
+    def run_batch(self, jobs: Sequence[tasks.Job]) -> list[Any]:
+        """One answer (a dict) or exception per job; predict jobs share one batched call, generate jobs run in turn."""
+        results: list[Any] = [None] * len(jobs)
+        predict = []
+        for position, job in enumerate(jobs):
+            if job.adapter not in self.adapters:  # unloaded while the request waited
+                results[position] = AdapterNotFoundError(f"Adapter {job.adapter!r} was unloaded.")
+            elif job.task == "generation":
+                results[position] = self._guarded(self._generate, job)
+            else:
+                predict.append(position)
+        if predict:
+            rows = run_rows(
+                self.model, [jobs[p].features for p in predict], [jobs[p].adapter for p in predict], self.pad_token_id
+            )
+            for position, row in zip(predict, rows):
+                job = jobs[position]
+                results[position] = self._guarded(self._decode, job, row)
+        return results
+
+    def _decode(self, job: tasks.Job, row: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {"task": job.task, **tasks.decode_row(job, row, self.adapters[job.adapter].labels or [])}
+
+    @staticmethod
+    def _guarded(function, *args) -> Any:
+        try:
+            return function(*args)
+        except Exception as error:
+            return error
+
+    def _generate(self, job: tasks.Job) -> dict[str, Any]:
+        options = job.options
+        inputs = pad_rows([job.features], self.pad_token_id)
+        inputs.pop("token_type_ids", None)
+        sampling = {"do_sample": options["do_sample"]}
+        if options["do_sample"]:
+            sampling |= {k: options[k] for k in ("temperature", "top_k", "top_p") if options[k] is not None}
+            if options["seed"] is not None:
+                torch.manual_seed(options["seed"])  # only the worker thread runs torch
+        with torch.no_grad(), AdapterSetup(job.adapter, head_setup=job.adapter):
+            output = self.model.generate(
+                **inputs, max_new_tokens=options["max_new_tokens"], pad_token_id=self.pad_token_id, **sampling
+            )
+        new = output[0, inputs["input_ids"].shape[1] :]
+        return {"text": self.tokenizer.decode(new, skip_special_tokens=True), "tokens": int(new.numel())}
+
+    def load(self, name: str, source: str) -> ServedAdapter:
+        """Load the adapter saved at ``source`` (with its head) as ``name``; on failure nothing changes."""
+        if name in self.adapters or name in self.model.adapters_config:
+            raise AdapterExistsError(f"An adapter named {name!r} is already served; unload it first.")
+        had_head = name in self.model.heads
+        try:
+            self.model.load_adapter(source, load_as=name, with_head=True, set_active=False)
+            info = self._describe(name, source)
+        except Exception as error:
+            self._remove(name, remove_head=not had_head)
+            raise ModelLoadError(f"Cannot load adapter {name!r} from {source!r}: {error}") from error
+        self.adapters = {**self.adapters, name: info}
+        return info
+
+    def unload(self, name: str) -> None:
+        self.info(name)
+        self.adapters = {k: v for k, v in self.adapters.items() if k != name}
+        self._remove(name, remove_head=True)
+
+    def _remove(self, name: str, remove_head: bool) -> None:
+        if name in self.model.adapters_config:
+            self.model.delete_adapter(name)
+        if remove_head and name in self.model.heads:
+            self.model.delete_head(name)
+
+    def _describe(self, name: str, source: str) -> ServedAdapter:
+        if name not in self.model.heads:
+            raise ModelLoadError(
+                f"{source!r} has no prediction head; save the adapter with save_adapter(..., with_head=True)."
+            )
+        head_type = self.model.heads[name].config["head_type"]
+        if head_type not in tasks.HEAD_TASKS:
+            raise ModelLoadError(
+                f"Head type {head_type!r} is not served; served head types: {', '.join(tasks.HEAD_TASKS)}."
+            )
+        task = tasks.HEAD_TASKS[head_type]
+        config = self.model.adapters_config.get(name)
+        by_id = self.model.get_labels_dict(name) if task in _LABELLED else None
+        labels = [by_id[i] for i in sorted(by_id)] if by_id else None  # get_labels() follows the file's key order
+        return ServedAdapter(
+            name=name,
+            source=str(source),
+            method=config.architecture or "bottleneck",
+            head_type=head_type,
+            task=task,
+            labels=labels,
+        )
