@@ -96,6 +96,18 @@ def test_labels_are_stored_with_the_head():
     assert model.get_labels("b") == ["LABEL_0", "LABEL_1"]
 
 
+def test_labels_keep_the_order_of_their_ids_after_saving_and_loading(tmp_path):
+    model = _model("bert")
+    labels = {0: "O", 1: "B-person", 2: "I-person"}  # saved label2id has sorted keys: B-, I-, O
+    model.add_adapter("ner")
+    model.add_tagging_head("ner", num_labels=3, id2label=labels)
+    model.save_adapter(str(tmp_path / "ner"), "ner", with_head=True)
+    other = _model("bert")
+    other.load_adapter(str(tmp_path / "ner"))
+    assert other.get_labels("ner") == ["O", "B-person", "I-person"]
+    assert list(other.get_labels_dict("ner").items()) == list(labels.items())
+
+
 def test_regression_with_one_label():
     model = _model("bert")
     model.add_classification_head("reg", num_labels=1)

@@ -424,17 +424,18 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
             self.active_head = implied
 
     def get_labels_dict(self, head_name: str | None = None) -> dict[int, str] | None:
-        """``{id: label}`` of a head (the active head by default)."""
+        """``{id: label}`` of a head (the active head by default), in the order of the ids (a saved ``label2id`` is
+        written with sorted keys, so its own order is alphabetical)."""
         name = head_name or self.active_head
         if name is None or isinstance(name, list):
             raise AdapterNotFoundError("get_labels_dict needs a single head; pass head_name.")
         if name not in self.heads:
             raise AdapterNotFoundError(f"No head named {name!r}. Heads: {', '.join(self.heads) or 'none'}.")
         label2id = self.heads[name].config.get("label2id")
-        return {int(i): label for label, i in label2id.items()} if label2id else None
+        return dict(sorted((int(i), label) for label, i in label2id.items())) if label2id else None
 
     def get_labels(self, head_name: str | None = None) -> list[str] | None:
-        """The label names of a head (the active head by default)."""
+        """The label names of a head (the active head by default), position ``i`` for output id ``i``."""
         labels = self.get_labels_dict(head_name)
         return None if labels is None else list(labels.values())
 
