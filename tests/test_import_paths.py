@@ -1,14 +1,15 @@
 """Every public name of the reference (adapters 1.3.0) imports from the same path here.
 
 ``REFERENCE_IMPORTS`` is the reference's ``_import_structure`` (``adapters/__init__.py``: module → names; every
-name is also importable from ``adapters``), ``DEEP_IMPORTS`` the deeper paths its users import from. Names other
-engineers implement are listed in ``OWNED_ELSEWHERE`` with their owner and excluded; when one lands, delete its
-entry (``test_names_owned_elsewhere_are_listed_only_until_they_exist`` fails until then) and the tests cover it.
+name is also importable from ``adapters``), ``DEEP_IMPORTS`` the deeper paths its users import from. The reference's
+internal machinery that this design replaces is listed in ``NOT_PROVIDED``: each name must be absent and documented
+in docs/compatibility.md with what to use instead.
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 import transformers as tf
@@ -83,8 +84,8 @@ REFERENCE_MODEL_CLASSES = {
 
 # context.py sits below architectures/ (import-linter layers), so a global ForwardContext.get_context() needs the
 # model entries to publish the call record there; methods/ has no layer base classes (hooks + registry instead)
-_RUNTIME = "lead (runtime: ForwardContext over the per-call record; layer base classes of methods/)"
-OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
+_RUNTIME = "per-call state is one call record, methods are registry entries (docs/architecture.md)"
+NOT_PROVIDED: dict[tuple[str, str], str] = {
     ("context", "ForwardContext"): _RUNTIME,
     ("methods.adapter_layer_base", "AdapterLayerBase"): _RUNTIME,
     ("methods.adapter_layer_base", "ComposableAdapterLayerBase"): _RUNTIME,
@@ -92,9 +93,7 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
 
 
 def _cases(table: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
-    return [
-        (module, name) for module, names in table.items() for name in names if (module, name) not in OWNED_ELSEWHERE
-    ]
+    return [(module, name) for module, names in table.items() for name in names if (module, name) not in NOT_PROVIDED]
 
 
 def _import(module: str, name: str):
@@ -113,14 +112,12 @@ def test_deep_import_paths(module, name):
     assert _import(module, name) is not None
 
 
-@pytest.mark.parametrize("module, name", sorted(OWNED_ELSEWHERE), ids=lambda value: str(value))
-def test_names_owned_elsewhere_are_listed_only_until_they_exist(module, name):
-    """Keeps OWNED_ELSEWHERE current: once a name exists, delete its entry so the tests above cover it."""
-    try:
+@pytest.mark.parametrize("module, name", sorted(NOT_PROVIDED), ids=lambda value: str(value))
+def test_reference_internals_not_provided_are_absent_and_documented(module, name):
+    with pytest.raises((ImportError, AttributeError)):
         _import(module, name)
-    except (ImportError, AttributeError):
-        return
-    pytest.fail(f"adapters.{module}.{name} exists now: remove it from OWNED_ELSEWHERE in {__file__}.")
+    compatibility = (Path(__file__).parents[1] / "docs" / "compatibility.md").read_text()
+    assert name in compatibility, f"{name} is not provided: docs/compatibility.md must say what to use instead"
 
 
 def test_every_reference_model_class_imports_from_its_path():
