@@ -44,7 +44,7 @@ def test_supports_adapter_answers_method_kinds_on_model_and_base(family):
     expected = {kind: model.supports_adapter(kind) for kind in METHOD_KINDS}
     assert expected == {kind: model.base_model.supports_adapter(kind) for kind in METHOD_KINDS}
     assert expected["invertible"] and expected["bottleneck"] and expected["lora"]
-    assert expected["prompt_tuning"] is (family == "bert")  # T5 has no prompt-tuning site
+    assert expected["prompt_tuning"]  # T5: the prompt joins the encoder input
     with pytest.raises(ValueError):
         model.supports_adapter("not_a_method")
 

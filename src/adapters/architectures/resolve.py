@@ -131,7 +131,10 @@ def present_parts(spec: ArchitectureSpec, base: nn.Module) -> ArchitectureSpec:
     invertible = spec.invertible
     if invertible is not None and not (_has_path(base, invertible.store) and _has_path(base, invertible.first_layer)):
         invertible = None
-    prompt = spec.prompt if spec.prompt is not None and _has_path(base, spec.prompt.embedding) else None
+    prompt = spec.prompt
+    paths = () if prompt is None else (prompt.embedding, prompt.inputs, prompt.cross)
+    if prompt is not None and not all(_has_path(base, path) for path in paths):
+        prompt = None  # e.g. T5EncoderModel: prompt tuning of T5 extends the decoder's cross-attention mask too
     if (groups, invertible, prompt) == (spec.layer_groups, spec.invertible, spec.prompt):
         return spec
     return dataclasses.replace(spec, layer_groups=groups, invertible=invertible, prompt=prompt)

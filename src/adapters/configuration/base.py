@@ -356,13 +356,14 @@ class AdapterConfig(Mapping, metaclass=_ConfigMeta):
         return best
 
     @classmethod
-    def _distance(cls, config: Mapping[str, Any]) -> tuple[int, int] | None:
+    def _distance(cls, config: Mapping[str, Any]) -> tuple[int, int, int] | None:
         """How far ``config`` is from this class: ``(keys that are not fields, fields that differ from the
-        defaults)``, compared in that order (None: cannot build it). A class that knows every key always beats one
-        that would keep some as extras, so a user's subclass with additional fields reloads as itself."""
+        defaults, fields the config does not mention)``, compared in that order (None: cannot build it). A class that
+        knows every key always beats one that would keep some as extras, so a user's subclass with additional fields
+        reloads as itself; of two that fit equally, the one without fields the config lacks wins."""
         config = cls._upgrade_keys(dict(config))
         config.pop("architecture", None)
-        differing = 0
+        differing = unmentioned = 0
         names = set()
         for f in dataclasses.fields(cls):
             names.add(f.name)
@@ -370,9 +371,10 @@ class AdapterConfig(Mapping, metaclass=_ConfigMeta):
             if f.name not in config:
                 if default is dataclasses.MISSING:
                     return None
+                unmentioned += 1
             elif default is dataclasses.MISSING or plain(config[f.name]) != plain(default):
                 differing += 1
-        return sum(1 for key in config if key not in names), differing
+        return sum(1 for key in config if key not in names), differing, unmentioned
 
     @classmethod
     def _upgrade_keys(cls, config: dict[str, Any]) -> dict[str, Any]:
