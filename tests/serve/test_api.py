@@ -335,9 +335,8 @@ def test_shutdown_finishes_requests_in_flight():
     assert app.state.batcher.closing and not app.state.batcher._thread.is_alive()
 
 
-def test_adapters_that_cannot_share_a_batch_split_forward_answer_like_single_requests(tiny_served, tmp_path):
-    """(IA)³ (a scaling LoRA) and ReFT run in forwards of their own next to the shared BatchSplit forward."""
-    from adapters.serve.engine import _splittable
+def test_adapters_of_every_method_in_one_batch_answer_like_single_requests(tiny_served, tmp_path):
+    """(IA)³ (a scaling LoRA) and ReFT share the routed forward with bottleneck and LoRA adapters."""
     from adapters.serve.schemas import PredictRequest
 
     base, saved = tiny_served
@@ -345,12 +344,6 @@ def test_adapters_that_cannot_share_a_batch_split_forward_answer_like_single_req
         base, tmp_path, {"scaled": ("ia3", "classification", {}), "reft": ("loreft", "tagging", {})}, seed=5
     )
     engine = make_engine(base, {"sentiment": saved["sentiment"], "topic": saved["topic"], **extra})
-    assert [_splittable(engine.model, n) for n in ("sentiment", "topic", "scaled", "reft")] == [
-        True,
-        True,
-        False,
-        False,
-    ]
     jobs = [
         engine.encode_predict(PredictRequest(adapter=name, text=text))
         for text in ("Great.", TEXT)

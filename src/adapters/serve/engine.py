@@ -1,10 +1,8 @@
 """The model side of ``adapters serve``: one base model, the served adapters and the batched forward.
 
-:func:`run_rows` is the one place that calls the model for a batch of rows that ask for different adapters. Today
-it groups the rows by adapter and runs the groups as one ``BatchSplit`` forward (or one forward per group under
-``AdapterSetup(name, head_setup=name)`` for methods without ``BatchSplit``); the runtime keeps per-call state per
-call, so nothing on the model changes; rows come back in request order. A routed forward
-(``model(**batch, adapter_names=names)``) replaces the body of this one function.
+:func:`run_rows` is the one place that calls the model for a batch of rows that ask for different adapters: one
+routed forward (``model(**batch, adapter_names=names)``), whatever the adapters' methods; the runtime keeps
+per-call state per call, so nothing on the model changes; rows come back in request order.
 
 Everything here except :meth:`Engine.encode_predict` / :meth:`Engine.encode_prompt` and :attr:`Engine.adapters`
 runs on the batcher's worker thread, the only thread that touches the model.
@@ -18,10 +16,8 @@ from typing import Any
 
 import torch
 
-from ..composition import BatchSplit
 from ..context import AdapterSetup
 from ..errors import AdapterExistsError, AdapterNotFoundError, ModelLoadError
-from ..methods.registry import method_for_config
 from . import tasks
 
 __all__ = ["Engine", "ServedAdapter", "run_rows", "pad_rows"]
@@ -69,52 +65,17 @@ def _row_outputs(output: Any, index: int, length: int) -> dict[str, torch.Tensor
     return row
 
 
-def _splittable(model: torch.nn.Module, name: str) -> bool:
-    """Whether adapter ``name`` can share a ``BatchSplit`` forward with others: every method of it supports the
-    block, and no LoRA-family member scales instead of adding ((IA)³: a LoRA layer's BatchSplit combines all its
-    parts in one composition mode, so additive and scaling adapters cannot share one)."""
-    config = model.adapters_config.get(name)
-    return config is not None and all(
-        BatchSplit in method_for_config(member).supported_blocks
-        and getattr(member, "composition_mode", "add") == "add"
-        for member in config.members()
-    )
-
-
 def run_rows(
     model: torch.nn.Module, rows: Sequence[dict[str, list[int]]], adapter_names: Sequence[str], pad_token_id: int
 ) -> list[dict[str, torch.Tensor]]:
     """Run each row through the model with its adapter (and the head of the same name); outputs in row order.
 
-    Rows are grouped by adapter. The groups of adapters that can share a forward (:func:`_splittable`: bottleneck,
-    additive LoRA family, prefix tuning) run as one forward under ``BatchSplit`` adapter and head setups; every
-    other group runs alone under ``AdapterSetup(name, head_setup=name)``.
+    One routed forward (``model(..., adapter_names=...)``, see docs/composition.md "Per-row routing"): every row
+    uses its own adapter and head, whatever their methods, and equals the row run alone.
     """
-    groups: dict[str, list[int]] = {}
-    for position, name in enumerate(adapter_names):
-        groups.setdefault(name, []).append(position)
-    shared = [name for name in groups if _splittable(model, name)]
-    shared = shared if len(shared) > 1 else []
-    results: list[dict[str, torch.Tensor] | None] = [None] * len(rows)
-
-    def collect(output: Any, positions: list[int]) -> None:
-        for index, position in enumerate(positions):
-            results[position] = _row_outputs(output, index, len(rows[position]["input_ids"]))
-
     with torch.no_grad():
-        if shared:
-            sizes = [len(groups[name]) for name in shared]
-            with AdapterSetup(
-                BatchSplit(*shared, batch_sizes=sizes), head_setup=BatchSplit(*shared, batch_sizes=sizes)
-            ):
-                output = model(**pad_rows([rows[p] for name in shared for p in groups[name]], pad_token_id))
-            for part, name in zip(output.head_outputs, shared):
-                collect(part, groups[name])
-        for name, positions in groups.items():
-            if name not in shared:
-                with AdapterSetup(name, head_setup=name):
-                    collect(model(**pad_rows([rows[p] for p in positions], pad_token_id)), positions)
-    return results  # type: ignore[return-value]
+        output = model(**pad_rows(list(rows), pad_token_id), adapter_names=list(adapter_names))
+    return [_row_outputs(output[i], 0, len(row["input_ids"])) for i, row in enumerate(rows)]
 
 
 class Engine:
