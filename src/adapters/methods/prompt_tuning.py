@@ -189,7 +189,8 @@ class PromptTuningLayer(nn.Module):
         columns (:class:`~adapters.architectures.call.PromptRows`), so each row equals its own run."""
         if all(p is None for p in prompts):
             return None
-        if self.__dict__["_runtime"].spec.prompt.cross is not None:
+        site = self.__dict__["_runtime"].spec.prompt
+        if site.cross is not None:
             raise RoutingError(
                 "Per-row routing of prompt tuning on encoder-decoder models is not supported; run the rows of each "
                 "prompt-tuning adapter in their own call (e.g. with AdapterSetup)."
@@ -206,7 +207,6 @@ class PromptTuningLayer(nn.Module):
         if isinstance(mask, torch.Tensor):
             mask = _two_dimensional(mask)
             kwargs["attention_mask"] = rows.insert(mask, 1, lead=0)  # prefill and cached steps alike
-        site = self.__dict__["_runtime"].spec.prompt
         if site.mode == "inputs_embeds":
             positions = kwargs.get("position_ids")
             if positions is None and any(rows.offsets):

@@ -52,14 +52,14 @@ def pad_rows(rows: Sequence[dict[str, list[int]]], pad_token_id: int) -> dict[st
     return batch
 
 
-def _row_outputs(output: Any, index: int, length: int) -> dict[str, torch.Tensor]:
-    """Row ``index`` of a head output; per-token tensors (QA start/end logits, tagging logits) cut to the row's
-    ``length``, so its padding is gone."""
+def _row_outputs(output: Any, length: int) -> dict[str, torch.Tensor]:
+    """One row's head output (batch size 1, as a routed call gives it per row); per-token tensors (QA start/end
+    logits, tagging logits) cut to the row's ``length``, so its padding is gone."""
     row = {}
     for key in _OUTPUT_KEYS:
         value = output.get(key) if hasattr(output, "get") else getattr(output, key, None)
         if isinstance(value, torch.Tensor):
-            value = value[index]
+            value = value[0]
             per_token = key != "logits" or value.dim() == 2
             row[key] = value[:length] if per_token else value
     return row
@@ -75,7 +75,7 @@ def run_rows(
     """
     with torch.no_grad():
         output = model(**pad_rows(list(rows), pad_token_id), adapter_names=list(adapter_names))
-    return [_row_outputs(output[i], 0, len(row["input_ids"])) for i, row in enumerate(rows)]
+    return [_row_outputs(output[i], len(row["input_ids"])) for i, row in enumerate(rows)]
 
 
 class Engine:
