@@ -222,11 +222,13 @@ class _HeldEngine:
     def __init__(self):
         self.gate, self.started = threading.Event(), threading.Event()
         self.adapters = {"a": None}
+        self.running = 0  # rows of the batch waiting at the gate
 
     def encode_predict(self, request):
         return request.text
 
     def run_batch(self, jobs):
+        self.running = len(jobs)
         self.started.set()
         self.gate.wait(30)
         return [{"task": "classification", "label": job, "score": 1.0} for job in jobs]
@@ -252,6 +254,7 @@ def test_a_full_queue_answers_429_with_retry_after():
         deadline = time.monotonic() + 30
         while app.state.batcher.depth < 1 and time.monotonic() < deadline:
             time.sleep(0.001)
+        assert app.state.batcher.depth == 1
         refused = client.post("/predict", json={"adapter": "a", "text": "three"})
         engine.gate.set()
         first.join(30), second.join(30)
@@ -325,8 +328,11 @@ def test_shutdown_finishes_requests_in_flight():
             thread.start()
         assert engine.started.wait(30)
         deadline = time.monotonic() + 30
-        while app.state.batcher.depth < 3 and time.monotonic() < deadline:  # the running batch has 1 or 2
+        # every request accepted (running at the gate or queued) before the server is told to stop:
+        # a request still connecting when the listener closes would be refused, which is not what is tested
+        while engine.running + app.state.batcher.depth < 5 and time.monotonic() < deadline:
             time.sleep(0.001)
+        assert engine.running + app.state.batcher.depth == 5
         live.server.should_exit = True
         engine.gate.set()
         for thread in threads:
