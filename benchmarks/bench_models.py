@@ -66,9 +66,27 @@ def forward_runner(model: torch.nn.Module, inputs: dict, before: Callable[[], ob
     return run
 
 
+def frozen_bound(bare: torch.nn.Module) -> torch.nn.Module:
+    """The bare model, every weight frozen, with the embeddings' output requiring grad.
+
+    Its training step is the least any method with trainable weights in the first layer can cost: a forward, and a
+    backward that computes only input gradients through every layer (no weight gradients, no optimizer state).
+    """
+    model = sharing_copy(bare)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    model.get_input_embeddings().register_forward_hook(lambda module, args, output: output.requires_grad_())
+    return model
+
+
+def trained_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters that require grad (a dummy one when there are none: AdamW refuses an empty list)."""
+    return [p for p in model.parameters() if p.requires_grad] or [torch.nn.Parameter(torch.zeros(1))]
+
+
 def training_runner(model: torch.nn.Module, inputs: dict):
     """One training step: forward, a loss on the last hidden state, backward, AdamW on what requires grad."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    optimizer = torch.optim.AdamW(trained_parameters(model), lr=1e-5)
     model.train()
 
     def run():

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from targets import TARGETS, describe
+from targets import bound_text, describe
 from workloads import add_workload_arguments, minilm_path
 
 __all__ = ["main", "table"]
@@ -79,8 +79,8 @@ def table(reports: list[dict]) -> str:
     header = ["workload", "target", *(report["library"] for report in reports)]
     lines = ["| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * len(reports)]
     for key in keys:
-        target = TARGETS.get(key)
-        cells = [describe(key), "" if target is None else f"≤ {target:g}", *(_cell(r, key) for r in reports)]
+        unit = next((r["results"][key]["unit"] for r in reports if key in r["results"]), "x")
+        cells = [describe(key), bound_text(key, unit), *(_cell(r, key) for r in reports)]
         lines.append("| " + " | ".join(cells) + " |")
     loads = ", ".join(
         f"{r['library']}: {min(r['load']):.1f}–{max(r['load']):.1f} ({r.get('settings', {}).get('layers', 12)} layers)"

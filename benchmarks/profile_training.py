@@ -1,7 +1,8 @@
 """Where a training step's time and memory go: full fine-tuning vs adapter training (the profile behind the
 training targets in docs/performance.md).
 
-For each variant (``full``, ``seq_bn``, ``lora``) on BERT-base or the Llama-style model (8 x 128, 2 threads):
+For each variant (``full``, ``seq_bn``, ``lora``, and ``bound``: the frozen bare model with gradients flowing
+through every layer, see ``bench_models.frozen_bound``) on BERT-base or the Llama-style model (8 x 128, 2 threads):
 
 * what autograd keeps for the backward pass (unique tensor storages passed to the saved-tensor hooks, parameters
   excluded): load-independent;
@@ -18,7 +19,7 @@ import sys
 import time
 
 import torch
-from bench_models import bare_model, batch, sharing_copy
+from bench_models import bare_model, batch, frozen_bound, sharing_copy, trained_parameters
 from libraries import AdaptersLibrary
 from timing import interleaved
 from workloads import BATCH, LENGTH
@@ -44,7 +45,7 @@ def saved_bytes(model: torch.nn.Module, inputs: dict) -> int:
 
 
 def _phases(model: torch.nn.Module, inputs: dict, times: dict[str, list[float]]):
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    optimizer = torch.optim.AdamW(trained_parameters(model), lr=1e-5)
 
     def run():
         start = time.perf_counter()
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = batch(args.model, BATCH, LENGTH)
     models = {"full": sharing_copy(bare, clone=True)}
     models.update({method: lib.trainable(bare, method) for method in ("seq_bn", "lora")})
+    models["bound"] = frozen_bound(bare)
     print(f"{args.model}, {args.layers} layers, {BATCH} x {LENGTH}")
     phases: dict[str, dict[str, list[float]]] = {}
     for name, model in models.items():

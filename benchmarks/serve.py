@@ -14,25 +14,22 @@ depend on them). Target: batched ≥ 3× the one-at-a-time throughput at equal o
 
 Run: ``.venv/bin/python benchmarks/serve.py [--requests 800] [--clients 16] [--rounds 1]``.
 
-Measured on the shared 2-core development machine (CPU, torch 2 threads; other jobs running: load average 12-20,
-so absolute figures are several times below an idle machine's):
+Measured on the 2-core development machine with nothing else running (2026-11-30; CPU, torch 2 threads; the
+clients share the two cores with the server), 16 clients, 800 requests:
 
 ====================  ==========================  ==========================  ==========================
 run                   batched                     one-at-a-time               switching
 ====================  ==========================  ==========================  ==========================
-16 clients, 800 req   23.8 req/s, p99 1788 ms     17.4 req/s, p99 3908 ms     13.3 req/s, p99 3484 ms
-  (load 18-19)        (p50 570, mean batch 8.0)   (p50 607)                   (p50 710)
-32 clients, 640 req   16.4 req/s, p99 3197 ms     12.6 req/s, p99 9015 ms     7.8 req/s, p99 8464 ms
-  (load 19-20)        (p50 1585, batch 15.6)      (p50 1154)                  (p50 3377)
-16 clients, 640 req   14.6 req/s, p99 2233 ms     10.0 req/s, p99 4830 ms     11.6 req/s, p99 3020 ms
-  (load 12-17)        (p50 954, batch 8.0)        (p50 1185)                  (p50 1221)
+routed, one forward   55.5 req/s, p99 455 ms      41.5 req/s, p99 511 ms      (failed: fixed since)
+  (load 1.3-1.6)      (p50 275, mean batch 8.0)   (p50 373)
+split by length       55.4 req/s, p99 387 ms      45.3 req/s, p99 442 ms      44.7 req/s, p99 425 ms
+  (make bench)        (p50 279, mean batch 7.9)   (p50 342)                   (p50 350)
 ====================  ==========================  ==========================  ==========================
 
-Batched: 1.30-1.45x the one-at-a-time throughput and 1.25-2.09x the switching one, at a 1.4-2.8x lower p99. The
-3x target is not reached here. The model alone (``run_rows`` on 16 mixed rows vs 16 single rows, in process) is
-3.26x faster batched; the rest goes to per-request HTTP work on the same two cores (the server's event loop and
-the benchmark's 16-32 client threads) and to the splitting of each layer's batch into 8 adapter slices
-(``BatchSplit``), which a routed forward would cut.
+Batched: 1.22-1.34x the one-at-a-time throughput at a 0.88-0.89x p99; the 3x target is not reached. In process
+(``run_rows`` on the real MiniLM, 8 adapters) a row costs 16.8 ms alone, 11.8 ms in a padded batch of 16 mixed
+lengths, 10.6 ms split by length, 8.4 ms in a batch of 16 equal lengths; the bare transformers model runs 16 equal
+single rows 2.4x slower than one batch of them. docs/performance.md has the analysis.
 """
 
 from __future__ import annotations
@@ -84,7 +81,7 @@ def _switching_engine(engine):
             engine.model.active_head = job.adapter
             with torch.no_grad():
                 output = engine.model(**pad_rows([job.features], engine.pad_token_id))
-            row = _row_outputs(output, 0, len(job.features["input_ids"]))
+            row = _row_outputs(output, len(job.features["input_ids"]))
             results.append(engine._decode(job, row))
         return results
 
@@ -173,7 +170,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench(args: argparse.Namespace) -> None:
+def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Run every mode ``args.rounds`` times; print a line per run and the comparison, and return the medians per
+    mode: ``{"batched": {"rps": ..., "p50_ms": ..., "p99_ms": ...}, ...}``."""
     from adapters._assets import minilm_path, rotten_tomatoes
 
     model = str(minilm_path())
@@ -211,6 +210,24 @@ def bench(args: argparse.Namespace) -> None:
             f"batched vs {other}: {speedup:.2f}x throughput, p99 {med['batched'][2]:.0f} vs {med[other][2]:.0f} ms "
             f"({p99})"
         )
+    return {mode: dict(zip(("rps", "p50_ms", "p99_ms"), figures)) for mode, figures in med.items()}
+
+
+def serving_results(requests: int = 800, clients: int = 16, rounds: int = 1, log=print) -> dict[str, dict]:
+    """The ``serving`` group of ``make bench`` (benchmarks/run.py): throughput and latency ratios of the batched
+    server to answering one request at a time and to switching the active adapter per request."""
+    args = argparse.Namespace(requests=requests, clients=clients, warmup=64, rounds=rounds)
+    med = bench(args)
+    results: dict[str, dict] = {}
+    for other, key in (("one-at-a-time", "one_at_a_time"), ("switching", "switching")):
+        results[f"serving/throughput_vs_{key}"] = {"value": med["batched"]["rps"] / med[other]["rps"], "unit": "x"}
+        results[f"serving/p99_vs_{key}"] = {"value": med["batched"]["p99_ms"] / med[other]["p99_ms"], "unit": "x"}
+    for mode, figures in med.items():
+        key = mode.replace("-", "_")
+        results[f"serving/{key}/rps"] = {"value": figures["rps"], "unit": "req/s"}
+        results[f"serving/{key}/p50_ms"] = {"value": figures["p50_ms"], "unit": "ms"}
+        results[f"serving/{key}/p99_ms"] = {"value": figures["p99_ms"], "unit": "ms"}
+    return results
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ the demo's throughput, which is compared with the reference by ``compare.py``) a
 
 from __future__ import annotations
 
-__all__ = ["TARGETS", "DESCRIPTIONS", "verdict", "describe"]
+__all__ = ["TARGETS", "MINIMUMS", "DESCRIPTIONS", "verdict", "describe", "bound_text"]
 
 TARGETS: dict[str, float] = {
     "inference/inactive": 1.01,
@@ -36,7 +36,11 @@ TARGETS: dict[str, float] = {
     "files/load_adapter_ms": 50.0,
     "files/switch_ms": 1.0,
     "files/from_pretrained": 1.10,
+    "serving/p99_vs_one_at_a_time": 1.00,
 }
+
+# targets that are lower bounds (``value >= bound`` passes)
+MINIMUMS: dict[str, float] = {"serving/throughput_vs_one_at_a_time": 3.0}
 
 _MODEL = {"bert": "BERT-base", "llama": "Llama-style"}
 
@@ -54,6 +58,13 @@ DESCRIPTIONS: dict[str, str] = {
     "files/from_pretrained": "AutoAdapterModel.from_pretrained / transformers' from_pretrained, BERT-base",
     "demo/examples_per_second": "demo training (MiniLM-L6, 32 x 64, seq_bn), examples/s",
     "demo/vs_full": "demo training step, seq_bn / full fine-tuning (MiniLM-L6)",
+    "training/bert/floor": "training step, frozen bare model with gradients through every layer / full (BERT-base)",
+    "training/llama/floor": "training step, frozen bare model with gradients through every layer / full (Llama)",
+    "composition/floor/serving": "bare model, 4 rows in one batch / 4 single-row passes, 1 x 32",
+    "serving/throughput_vs_one_at_a_time": "serve, 8 adapters mixed: batched / one-at-a-time throughput",
+    "serving/p99_vs_one_at_a_time": "serve, 8 adapters mixed: batched / one-at-a-time p99 latency",
+    "serving/throughput_vs_switching": "serve: batched / switching the active adapter per request, throughput",
+    "serving/p99_vs_switching": "serve: batched / switching the active adapter per request, p99 latency",
 }
 
 
@@ -69,12 +80,27 @@ def describe(key: str) -> str:
         return f"{what} ({_MODEL[parts[1]]}, 8 x 128)"
     if parts[0] == "memory":
         return f"peak training memory, {parts[2]} / full ({_MODEL[parts[1]]})"
+    if parts[0] == "serving" and len(parts) == 3:
+        what = {"rps": "throughput", "p50_ms": "p50 latency", "p99_ms": "p99 latency"}[parts[2]]
+        return f"serve, {parts[1].replace('_', '-')}: {what}"
     return key
 
 
 def verdict(key: str, value: float) -> str:
     """``PASS`` / ``FAIL`` against the target, or ``info`` for workloads without one."""
+    if key in MINIMUMS:
+        return "PASS" if value >= MINIMUMS[key] else "FAIL"
     bound = TARGETS.get(key)
     if bound is None:
         return "info"
     return "PASS" if value <= bound else "FAIL"
+
+
+def bound_text(key: str, unit: str) -> str:
+    """The target as shown in the tables (``≤ 1.03``, ``≥ 3.00``, ``≤ 50 ms``), or ``""``."""
+    if key in MINIMUMS:
+        return f"≥ {MINIMUMS[key]:.2f}"
+    target = TARGETS.get(key)
+    if target is None:
+        return ""
+    return f"≤ {target:.2f}" if unit == "x" else f"≤ {target:g} {unit}"

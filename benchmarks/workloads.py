@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from bench_models import bare_model, batch, forward_runner, sharing_copy, training_runner
+from bench_models import bare_model, batch, forward_runner, frozen_bound, sharing_copy, training_runner
 from libraries import CHANNELS, Library, channel_names, library
 from timing import interleaved, load_average, peak_rss_bytes, rss_bytes
 
@@ -109,6 +109,7 @@ def training(lib: Library, settings: Settings) -> Results:
         bare = bare_model(kind, settings.layers)
         inputs = batch(kind, BATCH, LENGTH)
         runners = {"full": training_runner(sharing_copy(bare, clone=True), inputs)}
+        runners["floor"] = training_runner(frozen_bound(bare), inputs)
         for method in TRAINED_METHODS:
             model = lib.trainable(bare, method)
             if model is not None:
@@ -117,6 +118,7 @@ def training(lib: Library, settings: Settings) -> Results:
         for method in TRAINED_METHODS:
             if method in median:
                 results[f"training/{kind}/{method}"] = _ratio(median[method] / median["full"])
+        results[f"training/{kind}/floor"] = _ratio(median["floor"] / median["full"])
         results[f"training/{kind}/full_ms"] = {"value": median["full"] * 1000, "unit": "ms"}
         del runners, bare
     return results
@@ -180,11 +182,25 @@ def composition(lib: Library, settings: Settings) -> Results:
             "sequential_rows": _sequential_rows(lib, model, names, many, rows),
             "batch_split": forward_runner(model, many, before=lib.batch_split(model, names, [rows] * CHANNELS)),
         }
+        if size_key == "serving":  # what batching alone gives the bare model (the floor of both ratios)
+            runners["bare_rows"] = forward_runner(bare, many)
+            runners["bare_sequential"] = _repeated(bare, one, CHANNELS)
         repeats = settings.repeats * (3 if size_key == "serving" else 1)
         median = interleaved(runners, repeats)
+        if size_key == "serving":
+            results["composition/floor/serving"] = _ratio(median["bare_rows"] / median["bare_sequential"])
         results[f"composition/parallel/{size_key}"] = _ratio(median["parallel"] / median["sequential"])
         results[f"composition/batch_split/{size_key}"] = _ratio(median["batch_split"] / median["sequential_rows"])
     return results
+
+
+def _repeated(model, inputs, times: int):
+    def run():
+        with torch.no_grad():
+            for _ in range(times):
+                model(**inputs)
+
+    return run
 
 
 def _sequential(lib, model, names, inputs):

@@ -31,19 +31,48 @@ def _pretrained_base(model_type: str) -> type[PreTrainedModel]:
     return next(c for c in base.__mro__ if c.__name__.endswith("PreTrainedModel") and c is not PreTrainedModel)
 
 
+class _GenerationWithLMHead:
+    """``can_generate`` of an encoder family's AdapterModel (BERT, RoBERTa, ...), which gets ``GenerationMixin``
+    only for its ``causal_lm`` / ``seq2seq_lm`` head types: the class can generate, a model once it has such a head.
+
+    transformers builds a generation config for every model that can generate (and looks for
+    ``generation_config.json`` when loading one): about 5 ms of each ``from_pretrained`` of BERT-base, for a model
+    that is mostly loaded for classification. Adding an LM head builds the config then
+    (:meth:`~adapters.heads.model_mixin.ModelWithFlexibleHeadsAdaptersMixin.add_prediction_head`). Decoder and
+    encoder-decoder families always can, as in transformers.
+    """
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return lambda: True
+        return lambda: has_lm_head(instance)
+
+
+def has_lm_head(model) -> bool:
+    """Whether ``model`` has (or, while it is being built, its config names) a ``causal_lm``/``seq2seq_lm`` head."""
+    heads = model.__dict__.get("_modules", {}).get("heads")
+    if heads is not None and len(heads):
+        types = [head.config["head_type"] for head in heads.values()]
+    else:
+        saved = getattr(model.__dict__.get("config"), "prediction_heads", None) or {}
+        types = [entry.get("head_type") for entry in saved.values() if isinstance(entry, dict)]
+    return any(kind in _LM_HEADS for kind in types)
+
+
 def _build(model_type: str) -> type:
     family = HEAD_FAMILIES[model_type]
     name = f"{family.class_prefix}AdapterModel"
     bases: tuple[type, ...] = (AdapterModelBase, _pretrained_base(model_type))
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name, "head_types": family.head_types}
     if family.generation or _LM_HEADS & set(family.head_types):  # a model with an LM head type can generate
         bases += (GenerationMixin,)
-    doc = (
+        if family.pooling == "first":  # an encoder family (decoders pool the last token, encoder-decoders <eos>)
+            namespace["can_generate"] = _GenerationWithLMHead()
+    namespace["__doc__"] = (
         f"{family.class_prefix} with adapters and flexible prediction heads. Head types: "
         f"{', '.join(family.head_types)}."
     )
-    return type(
-        name, bases, {"__module__": __name__, "__qualname__": name, "__doc__": doc, "head_types": family.head_types}
-    )
+    return type(name, bases, namespace)
 
 
 class AdapterModelMapping(dict):

@@ -57,3 +57,24 @@ def test_sharing_copy_shares_the_weights_and_computes_the_same():
         expected = model(**inputs("bert")).last_hidden_state
         torch.testing.assert_close(copy(**inputs("bert")).last_hidden_state, expected, atol=0, rtol=0)
         torch.testing.assert_close(cloned(**inputs("bert")).last_hidden_state, expected, atol=0, rtol=0)
+
+
+def test_lower_bound_targets_pass_at_or_above_and_render_with_their_sign():
+    assert targets.verdict("serving/throughput_vs_one_at_a_time", 3.0) == "PASS"
+    assert targets.verdict("serving/throughput_vs_one_at_a_time", 2.99) == "FAIL"
+    assert targets.verdict("serving/p99_vs_one_at_a_time", 1.01) == "FAIL"
+    assert targets.verdict("training/bert/floor", 0.9) == "info"
+    text = run.render(_report("ours", 1.0, serving__throughput_vs_one_at_a_time=1.5, training__bert__floor=0.6))
+    assert "| serve, 8 adapters mixed: batched / one-at-a-time throughput | 1.500 | ≥ 3.00 | FAIL |" in text
+    assert "1 of 1 targets missed: serving/throughput_vs_one_at_a_time." in text
+
+
+def test_frozen_bound_computes_input_gradients_only():
+    model = build("bert")
+    floor = bench_models.frozen_bound(model)
+    assert not any(p.requires_grad for p in floor.parameters())
+    ids = torch.randint(0, model.config.vocab_size, (2, 5))
+    floor(input_ids=ids).last_hidden_state.pow(2).mean().backward()
+    assert all(p.grad is None for p in floor.parameters())
+    step = bench_models.training_runner(floor, {"input_ids": ids})
+    step()  # AdamW gets a placeholder parameter instead of refusing an empty list

@@ -69,3 +69,31 @@ def test_seq2seq_generation_with_adapter(family):
             logits = model(input_ids=ids, decoder_input_ids=decoder, use_cache=False).logits
         decoder = torch.cat([decoder, logits[:, -1:].argmax(-1)], dim=-1)
     assert torch.equal(generated, decoder)
+
+
+def test_encoder_model_builds_a_generation_config_only_with_an_lm_head(tmp_path):
+    """BERT-like AdapterModels can generate through a causal_lm head; without one they build no generation config
+    (transformers' from_pretrained spends about 5 ms of a BERT-base load on it) and save no generation_config.json."""
+    model = adapters.AutoAdapterModel.from_config(head_config("bert"))
+    assert type(model).can_generate() and not model.can_generate()
+    assert getattr(model, "generation_config", None) is None
+    model.add_classification_head("sentiment", num_labels=2)
+    assert not model.can_generate() and getattr(model, "generation_config", None) is None
+    model.save_pretrained(tmp_path / "classifier")
+    assert not (tmp_path / "classifier" / "generation_config.json").exists()
+    reloaded = adapters.AutoAdapterModel.from_pretrained(tmp_path / "classifier")
+    assert not reloaded.can_generate() and getattr(reloaded, "generation_config", None) is None
+
+    reloaded.add_causal_lm_head("lm")
+    assert reloaded.can_generate() and reloaded.generation_config is not None
+    ids = torch.randint(3, VOCAB, (1, 4), generator=torch.Generator().manual_seed(0))
+    assert reloaded.generate(ids, max_new_tokens=3, do_sample=False, pad_token_id=0).shape == (1, 7)
+    reloaded.save_pretrained(tmp_path / "lm")
+    assert (tmp_path / "lm" / "generation_config.json").exists()
+    again = adapters.AutoAdapterModel.from_pretrained(tmp_path / "lm")
+    assert again.can_generate() and again.generation_config is not None and set(again.heads) == {"sentiment", "lm"}
+
+
+def test_decoder_model_can_always_generate():
+    model = adapters.AutoAdapterModel.from_config(head_config("gpt2"))
+    assert model.can_generate() and model.generation_config is not None

@@ -127,3 +127,59 @@ def test_lora_scaling_in_rank_space():
         got = query(x)
         expected = query.forward(x) + 3.0 * (x @ module.lora_A.t() @ module.lora_B.t())
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def _general_path(layer, setup, x, output):
+    """What the LoRA hook computes without the fused shortcut: compose + finish."""
+    from adapters.methods.lora_layer import LoRAState
+
+    return layer.finish(layer.compose(setup, LoRAState(x, (None,) * layer.n_groups, output, None)))
+
+
+@pytest.mark.parametrize("config", ["lora", "lora[r=4, alpha=12]", "lora[dropout=0.0, alpha=1, r=1]"])
+def test_fused_single_lora_equals_the_general_path_with_gradients(config):
+    model = adapter_model("bert")
+    model.add_adapter("a", config=config, set_active=True)
+    randomize_adapter(model, "a")
+    query = model.encoder.layer[0].attention.self.query
+    layer, setup = query.loras, model.active_adapters
+    x = torch.randn(2, 5, query.in_features, requires_grad=True)
+    output = query.forward(x).detach().requires_grad_()
+    fused = layer._single_added(setup, x, output)
+    assert fused is not None  # the shortcut applies to one plain LoRA adapter
+    general = _general_path(layer, setup, x, output)
+    torch.testing.assert_close(fused, general, atol=1e-6, rtol=1e-6)
+    weights = torch.randn_like(general)
+    module = layer["a"]
+    grads_fused = torch.autograd.grad((fused * weights).sum(), [x, output, module.lora_A, module.lora_B])
+    grads_general = torch.autograd.grad((general * weights).sum(), [x, output, module.lora_A, module.lora_B])
+    for got, expected in zip(grads_fused, grads_general):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "config", ["lora[use_gating=True]", "dora", "mtl_lora", "ia3", "vera", "lora[init_weights='bert']"]
+)
+def test_fused_shortcut_is_taken_only_for_plain_lora(config):
+    model = adapter_model("bert")
+    model.add_adapter("a", config=config, set_active=True)
+    value = model.encoder.layer[0].attention.self.value  # every one of these methods adapts the value projection
+    assert "a" in value.loras
+    x = torch.randn(2, 5, value.in_features)
+    taken = value.loras._single_added(model.active_adapters, x, value.forward(x)) is not None
+    assert taken == (config == "lora[init_weights='bert']")
+
+
+def test_fused_shortcut_is_not_taken_for_two_adapters_or_another_dtype():
+    model = adapter_model("bert")
+    model.add_adapter("a", config="lora")
+    model.add_adapter("b", config="lora")
+    layer = model.encoder.layer[0].attention.self.query.loras
+    x = torch.randn(2, 5, layer.in_features)
+    output = layer.linear.forward(x)
+    from adapters import Stack
+
+    assert layer._single_added(Stack("a", "b"), x, output) is None
+    assert layer._single_added(Parallel("a", "b"), x, output) is None
+    assert layer._single_added(Stack("a"), x, output.double()) is None
+    assert layer._single_added(Stack("a"), x, output) is not None

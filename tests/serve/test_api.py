@@ -357,3 +357,60 @@ def test_adapters_of_every_method_in_one_batch_answer_like_single_requests(tiny_
     ]
     for job, answer in zip(jobs, engine.run_batch(jobs)):
         assert serving.same_answer(answer, engine.run_batch([job])[0], tol=1e-5), (job.adapter, answer)
+
+
+def _brute_force_cost(lengths, cost):
+    """The least Σ (cost + rows · longest) over every split of the sorted lengths into consecutive groups."""
+    ordered = sorted(lengths)
+    best = {0: 0.0}
+    for end in range(1, len(ordered) + 1):
+        best[end] = min(best[start] + cost + (end - start) * ordered[end - 1] for start in range(end))
+    return best[len(ordered)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_length_groups_cover_every_row_once_at_the_least_cost(seed):
+    import itertools
+    import random
+
+    from adapters.serve.engine import length_groups
+
+    rng = random.Random(seed)
+    lengths = [rng.randint(1, 80) for _ in range(rng.randint(1, 7))]
+    for cost in (0, 10, 96, 10_000):
+        groups = length_groups(lengths, cost)
+        assert sorted(itertools.chain(*groups)) == list(range(len(lengths)))
+        total = sum(cost + len(g) * max(lengths[i] for i in g) for g in groups)
+        assert total == pytest.approx(_brute_force_cost(lengths, cost))
+    assert len(length_groups(lengths, 10_000)) == 1  # a forward dearer than any padding: one batch
+    assert length_groups([], 96) == []
+
+
+def test_a_batch_split_by_length_answers_like_single_requests(tiny_engine, monkeypatch):
+    """Rows of very different lengths run as several forwards (a cheap forward: every length its own group)."""
+    from adapters.serve import engine as engine_module
+    from adapters.serve.schemas import PredictRequest
+
+    texts = ("Great.", TEXT, "An utterly forgettable film about nothing at all", "Fine " * 30)
+    jobs = [
+        tiny_engine.encode_predict(PredictRequest(adapter=name, text=text))
+        for text in texts
+        for name in ("sentiment", "topic")
+    ]
+    singles = [tiny_engine.run_batch([job])[0] for job in jobs]
+    calls = []
+    model = tiny_engine.model
+    monkeypatch.setattr(engine_module, "FORWARD_COST_TOKENS", 0)
+    monkeypatch.setattr(model, "forward", _counting(model.forward, calls))
+    batched = tiny_engine.run_batch(jobs[::-1])[::-1]
+    assert len(calls) == len({len(job.features["input_ids"]) for job in jobs}) > 1
+    for job, answer, single in zip(jobs, batched, singles):
+        assert serving.same_answer(answer, single, tol=1e-5), (job.adapter, answer)
+
+
+def _counting(forward, calls):
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("input_ids").shape)
+        return forward(*args, **kwargs)
+
+    return counted

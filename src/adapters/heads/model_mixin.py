@@ -122,6 +122,7 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
         self.heads[head.name] = head
         self.config.prediction_heads[head.name] = dict(head.config)
         self._tie_head(head)
+        self._ensure_generation_config(head)
         if set_active:
             self.active_head = head.name
 
@@ -390,6 +391,15 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
         self.heads[name] = head
         self.config.prediction_heads[name] = config
         self._tie_head(head)
+        self._ensure_generation_config(head)
+
+    def _ensure_generation_config(self, head: PredictionHead) -> None:
+        """An encoder AdapterModel built without an LM head has no generation config (see ``adapters.auto``);
+        its first ``causal_lm`` / ``seq2seq_lm`` head builds one from the model config, as transformers would."""
+        if head.config["head_type"] not in ("causal_lm", "seq2seq_lm") or not hasattr(self, "generation_config_class"):
+            return
+        if getattr(self, "generation_config", None) is None and self.can_generate():
+            self.generation_config = self.generation_config_class.from_model_config(self.config)
 
     @property
     def active_head(self) -> str | list[str] | None:

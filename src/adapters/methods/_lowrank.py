@@ -131,6 +131,19 @@ class LoRA(LowRankModule):
     def delta_weight(self) -> torch.Tensor:
         return torch.cat([b @ a for a, b in zip(self._grouped(self.lora_A), self._grouped(self.lora_B))], dim=0)
 
+    def added_to(self, x: torch.Tensor, output: torch.Tensor) -> torch.Tensor | None:
+        """``output + update([None], x)`` in one ``addmm`` (the update's product accumulates into a copy of the
+        layer output: one tensor of the output's size is written instead of three), or ``None`` when this module
+        needs the general path (several groups, gating, DoRA, or another dtype than the layer output's)."""
+        plain = type(self).update is LoRA.update  # subclasses (MTL-LoRA) compute their update otherwise
+        if not plain or self.groups > 1 or self.use_gating or self.use_dora or output.dtype != self.lora_B.dtype:
+            return None
+        low = self.lora_dropout(x.to(self.lora_A.dtype)) @ self.lora_A.t()
+        if self.scaling != 1.0:
+            low = low * self.scaling
+        rows = torch.addmm(output.reshape(-1, output.shape[-1]), low.reshape(-1, self.r), self.lora_B.t())
+        return rows.view(output.shape)
+
 
 class IA3(LowRankModule):
     """(IA)³ (Liu et al., 2022, https://arxiv.org/abs/2205.05638): the output is multiplied by ``alpha · b``.

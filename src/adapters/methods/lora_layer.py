@@ -113,10 +113,22 @@ class LoRALayer(nn.ModuleDict):
         if setup is None or setup.flatten().isdisjoint(self.keys()):
             return None
         x = args[0] if args else next(iter(kwargs.values()))
+        fused = self._single_added(setup, x, output)
+        if fused is not None:
+            return fused
         state = LoRAState(x, (None,) * self.n_groups, output, None)
         if isinstance(setup, MultiTask):
             return self._finish_rows(setup, state, call)
         return self.finish(self.compose(setup, state, call))
+
+    def _single_added(self, setup: AdapterCompositionBlock, x: torch.Tensor, output: torch.Tensor):
+        """The common case, one plain LoRA adapter active here: ``y + x·Aᵀ·Bᵀ·scaling`` fused into one ``addmm``
+        (the same values as :meth:`compose` + :meth:`finish`; ``None``: take the general path)."""
+        if type(setup) is not Stack or len(setup) != 1 or not isinstance(setup[0], str) or self.n_groups != 1:
+            return None
+        module = self._modules.get(setup[0])
+        added = getattr(module, "added_to", None)
+        return None if added is None else added(x, output)
 
     def _finish_rows(self, setup: MultiTask, state: LoRAState, call) -> torch.Tensor:
         """``MultiTask``: each group of rows is composed and finished with its own adapter's mode (rows routed to

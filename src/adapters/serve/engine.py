@@ -1,8 +1,9 @@
 """The model side of ``adapters serve``: one base model, the served adapters and the batched forward.
 
 :func:`run_rows` is the one place that calls the model for a batch of rows that ask for different adapters: one
-routed forward (``model(**batch, adapter_names=names)``), whatever the adapters' methods; the runtime keeps
-per-call state per call, so nothing on the model changes; rows come back in request order.
+routed forward (``model(**batch, adapter_names=names)``) per group of rows of similar length, whatever the
+adapters' methods; the runtime keeps per-call state per call, so nothing on the model changes; rows come back in
+request order.
 
 Everything here except :meth:`Engine.encode_predict` / :meth:`Engine.encode_prompt` and :attr:`Engine.adapters`
 runs on the batcher's worker thread, the only thread that touches the model.
@@ -20,7 +21,7 @@ from ..context import AdapterSetup
 from ..errors import AdapterExistsError, AdapterNotFoundError, ModelLoadError
 from . import tasks
 
-__all__ = ["Engine", "ServedAdapter", "run_rows", "pad_rows"]
+__all__ = ["Engine", "ServedAdapter", "run_rows", "pad_rows", "length_groups", "FORWARD_COST_TOKENS"]
 
 _OUTPUT_KEYS = ("logits", "start_logits", "end_logits")
 _LABELLED = ("classification", "multilabel", "tagging")
@@ -65,17 +66,52 @@ def _row_outputs(output: Any, length: int) -> dict[str, torch.Tensor]:
     return row
 
 
+# What one more routed forward costs, in tokens of work: on MiniLM-L6 with 8 adapters (2 CPU threads), batches of
+# 16 mixed-length review snippets ran 10 % faster split with this value than unsplit (and than with 24, 48, 192).
+FORWARD_COST_TOKENS = 96
+
+
+def length_groups(lengths: Sequence[int], forward_cost: int = FORWARD_COST_TOKENS) -> list[list[int]]:
+    """Split row indices into groups of similar length, each run as one forward padded to its longest row.
+
+    Minimises ``Σ (forward_cost + rows · longest)`` over splits of the rows sorted by length (exact, by dynamic
+    programming): one group when lengths are alike, several when padding a short row to a long one costs more
+    than another forward. Groups come shortest first; indices refer to ``lengths``.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    best = [0.0] + [float("inf")] * len(order)  # best[k]: the cost of the first k sorted rows
+    cut = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        longest = lengths[order[end - 1]]
+        for start in range(end):
+            cost = best[start] + forward_cost + (end - start) * longest
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    groups, end = [], len(order)
+    while end:
+        groups.append(order[cut[end] : end])
+        end = cut[end]
+    return groups[::-1]
+
+
 def run_rows(
     model: torch.nn.Module, rows: Sequence[dict[str, list[int]]], adapter_names: Sequence[str], pad_token_id: int
 ) -> list[dict[str, torch.Tensor]]:
     """Run each row through the model with its adapter (and the head of the same name); outputs in row order.
 
-    One routed forward (``model(..., adapter_names=...)``, see docs/composition.md "Per-row routing"): every row
-    uses its own adapter and head, whatever their methods, and equals the row run alone.
+    Routed forwards (``model(..., adapter_names=...)``, see docs/composition.md "Per-row routing"): every row
+    uses its own adapter and head, whatever their methods, and equals the row run alone. Rows of very different
+    lengths are run in a few forwards of similar lengths (:func:`length_groups`) instead of padding all to the
+    longest.
     """
-    with torch.no_grad():
-        output = model(**pad_rows(list(rows), pad_token_id), adapter_names=list(adapter_names))
-    return [_row_outputs(output[i], len(row["input_ids"])) for i, row in enumerate(rows)]
+    outputs: list[dict[str, torch.Tensor] | None] = [None] * len(rows)
+    for group in length_groups([len(row["input_ids"]) for row in rows], FORWARD_COST_TOKENS):
+        batch = pad_rows([rows[i] for i in group], pad_token_id)
+        with torch.no_grad():
+            output = model(**batch, adapter_names=[adapter_names[i] for i in group])
+        for position, i in enumerate(group):
+            outputs[i] = _row_outputs(output[position], len(rows[i]["input_ids"]))
+    return outputs  # type: ignore[return-value]
 
 
 class Engine:
