@@ -167,7 +167,7 @@ def test_fused_shortcut_is_taken_only_for_plain_lora(config):
     assert "a" in value.loras
     x = torch.randn(2, 5, value.in_features)
     taken = value.loras._single_added(model.active_adapters, x, value.forward(x)) is not None
-    assert taken == (config == "lora[init_weights='bert']")
+    assert taken == (config in ("ia3", "lora[init_weights='bert']"))
 
 
 def test_fused_shortcut_is_not_taken_for_two_adapters_or_another_dtype():
@@ -183,3 +183,29 @@ def test_fused_shortcut_is_not_taken_for_two_adapters_or_another_dtype():
     assert layer._single_added(Parallel("a", "b"), x, output) is None
     assert layer._single_added(Stack("a"), x, output.double()) is None
     assert layer._single_added(Stack("a"), x, output) is not None
+
+
+@pytest.mark.parametrize("config", ["ia3", "ia3[alpha=2.0]"])
+def test_fused_ia3_equals_the_general_path_and_scales_in_place_only_without_autograd(config):
+    model = adapter_model("bert")
+    model.add_adapter("a", config=config, set_active=True)
+    randomize_adapter(model, "a")
+    value = model.encoder.layer[0].attention.self.value
+    layer, setup, module = value.loras, model.active_adapters, value.loras["a"]
+    x = torch.randn(2, 5, value.in_features)
+    with torch.no_grad():
+        general = _general_path(layer, setup, x, value.forward(x))
+        output = value.forward(x)
+        fused = layer._single_added(setup, x, output)
+    assert fused is output  # no autograd: the layer's fresh output is scaled in place
+    torch.testing.assert_close(fused, general, atol=1e-6, rtol=1e-6)
+    output = value.forward(x).detach().requires_grad_()
+    fused = layer._single_added(setup, x, output)
+    assert fused is not output
+    general = _general_path(layer, setup, x, output)
+    torch.testing.assert_close(fused, general, atol=1e-6, rtol=1e-6)
+    weights = torch.randn_like(general)
+    grads_fused = torch.autograd.grad((fused * weights).sum(), [output, module.lora_B])
+    grads_general = torch.autograd.grad((general * weights).sum(), [output, module.lora_B])
+    for got, expected in zip(grads_fused, grads_general):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

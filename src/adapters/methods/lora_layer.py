@@ -122,13 +122,14 @@ class LoRALayer(nn.ModuleDict):
         return self.finish(self.compose(setup, state, call))
 
     def _single_added(self, setup: AdapterCompositionBlock, x: torch.Tensor, output: torch.Tensor):
-        """The common case, one plain LoRA adapter active here: ``y + x·Aᵀ·Bᵀ·scaling`` fused into one ``addmm``
-        (the same values as :meth:`compose` + :meth:`finish`; ``None``: take the general path)."""
+        """The common case, one plain LoRA or (IA)³ adapter active here: its module combines its update with the
+        layer output directly (LoRA: ``y + x·Aᵀ·Bᵀ·s`` in one ``addmm``; (IA)³: ``y · b``, in place without
+        autograd); the same values as :meth:`compose` + :meth:`finish`. ``None``: take the general path."""
         if type(setup) is not Stack or len(setup) != 1 or not isinstance(setup[0], str) or self.n_groups != 1:
             return None
         module = self._modules.get(setup[0])
-        added = getattr(module, "added_to", None)
-        return None if added is None else added(x, output)
+        fused = getattr(module, "fused_output", None)
+        return None if fused is None else fused(x, output)
 
     def _finish_rows(self, setup: MultiTask, state: LoRAState, call) -> torch.Tensor:
         """``MultiTask``: each group of rows is composed and finished with its own adapter's mode (rows routed to
