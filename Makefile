@@ -3,7 +3,7 @@
 #               through AdapterTrainer, evaluate on 1,282 held-out reviews, save, reload, predict, print a summary
 #   make test   create .venv, install, run ruff and the whole test suite (docs examples and site build included)
 #   make docs   build the documentation site into site/ (mkdocs --strict: any warning fails)
-#   make bench  speed and memory benchmarks with their targets (about 13 minutes; writes benchmarks/results.md)
+#   make bench  speed, memory and serving benchmarks with their targets (about 11 minutes; writes benchmarks/results.md)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

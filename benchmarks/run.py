@@ -1,7 +1,7 @@
 """The benchmark runner (``make bench``): every workload of issue 14 with its target and a pass/fail mark.
 
 Runs the workloads of ``workloads.py`` on this library in this process, prints the table and writes it to
-``benchmarks/results.md`` and ``benchmarks/results.json``. About 13 minutes on a quiet 2-core machine; the 1-minute
+``benchmarks/results.md`` and ``benchmarks/results.json``. About 11 minutes on a quiet 2-core machine; the 1-minute
 load average is recorded before and after every group, because figures taken while other jobs use the cores are
 noisy (ratios of interleaved medians much less so than absolute times).
 
