@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -62,10 +64,7 @@ def render(report: dict) -> str:
 
 def _serving(report: dict, args: argparse.Namespace, write) -> dict:
     """The ``serving`` group (this library only: ``adapters serve``): benchmarks/serve.py's three servers."""
-    import os
-    import time
-
-    from serve import serving_results
+    from serve import serving_results  # imports the serve tests' helpers: only when the group runs
 
     start, before = time.perf_counter(), os.getloadavg()[0]
     requests = 160 if args.quick else 800

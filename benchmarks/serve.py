@@ -213,7 +213,7 @@ def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     return {mode: dict(zip(("rps", "p50_ms", "p99_ms"), figures)) for mode, figures in med.items()}
 
 
-def serving_results(requests: int = 800, clients: int = 16, rounds: int = 1, log=print) -> dict[str, dict]:
+def serving_results(requests: int = 800, clients: int = 16, rounds: int = 1) -> dict[str, dict]:
     """The ``serving`` group of ``make bench`` (benchmarks/run.py): throughput and latency ratios of the batched
     server to answering one request at a time and to switching the active adapter per request."""
     args = argparse.Namespace(requests=requests, clients=clients, warmup=64, rounds=rounds)
@@ -223,10 +223,8 @@ def serving_results(requests: int = 800, clients: int = 16, rounds: int = 1, log
         results[f"serving/throughput_vs_{key}"] = {"value": med["batched"]["rps"] / med[other]["rps"], "unit": "x"}
         results[f"serving/p99_vs_{key}"] = {"value": med["batched"]["p99_ms"] / med[other]["p99_ms"], "unit": "x"}
     for mode, figures in med.items():
-        key = mode.replace("-", "_")
-        results[f"serving/{key}/rps"] = {"value": figures["rps"], "unit": "req/s"}
-        results[f"serving/{key}/p50_ms"] = {"value": figures["p50_ms"], "unit": "ms"}
-        results[f"serving/{key}/p99_ms"] = {"value": figures["p99_ms"], "unit": "ms"}
+        for figure, unit in (("rps", "req/s"), ("p50_ms", "ms"), ("p99_ms", "ms")):
+            results[f"serving/{mode.replace('-', '_')}/{figure}"] = {"value": figures[figure], "unit": unit}
     return results
 
 

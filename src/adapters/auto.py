@@ -18,12 +18,9 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from .architectures.specs import supported_model_types
 from .errors import UnsupportedModelError
 from .heads.adapter_model import AdapterModelBase
-from .heads.families import HEAD_FAMILIES
+from .heads.families import GENERATING_HEAD_TYPES, HEAD_FAMILIES
 
 __all__ = ["AutoAdapterModel", "AdapterModelMapping", "ADAPTER_MODEL_MAPPING", "ADAPTER_MODEL_CLASSES", "legacy_class"]
-
-
-_LM_HEADS = {"causal_lm", "seq2seq_lm"}
 
 
 def _pretrained_base(model_type: str) -> type[PreTrainedModel]:
@@ -56,7 +53,7 @@ def has_lm_head(model) -> bool:
     else:
         saved = getattr(model.__dict__.get("config"), "prediction_heads", None) or {}
         types = [entry.get("head_type") for entry in saved.values() if isinstance(entry, dict)]
-    return any(kind in _LM_HEADS for kind in types)
+    return any(kind in GENERATING_HEAD_TYPES for kind in types)
 
 
 def _build(model_type: str) -> type:
@@ -64,7 +61,9 @@ def _build(model_type: str) -> type:
     name = f"{family.class_prefix}AdapterModel"
     bases: tuple[type, ...] = (AdapterModelBase, _pretrained_base(model_type))
     namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name, "head_types": family.head_types}
-    if family.generation or _LM_HEADS & set(family.head_types):  # a model with an LM head type can generate
+    if family.generation or GENERATING_HEAD_TYPES & set(
+        family.head_types
+    ):  # a model with an LM head type can generate
         bases += (GenerationMixin,)
         if family.pooling == "first":  # an encoder family (decoders pool the last token, encoder-decoders <eos>)
             namespace["can_generate"] = _GenerationWithLMHead()

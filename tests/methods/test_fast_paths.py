@@ -145,7 +145,7 @@ def test_fused_single_lora_equals_the_general_path_with_gradients(config):
     layer, setup = query.loras, model.active_adapters
     x = torch.randn(2, 5, query.in_features, requires_grad=True)
     output = query.forward(x).detach().requires_grad_()
-    fused = layer._single_added(setup, x, output)
+    fused = layer._fused_single(setup, x, output)
     assert fused is not None  # the shortcut applies to one plain LoRA adapter
     general = _general_path(layer, setup, x, output)
     torch.testing.assert_close(fused, general, atol=1e-6, rtol=1e-6)
@@ -166,7 +166,7 @@ def test_fused_shortcut_is_taken_only_for_plain_lora(config):
     value = model.encoder.layer[0].attention.self.value  # every one of these methods adapts the value projection
     assert "a" in value.loras
     x = torch.randn(2, 5, value.in_features)
-    taken = value.loras._single_added(model.active_adapters, x, value.forward(x)) is not None
+    taken = value.loras._fused_single(model.active_adapters, x, value.forward(x)) is not None
     assert taken == (config in ("ia3", "lora[init_weights='bert']"))
 
 
@@ -179,10 +179,10 @@ def test_fused_shortcut_is_not_taken_for_two_adapters_or_another_dtype():
     output = layer.linear.forward(x)
     from adapters import Stack
 
-    assert layer._single_added(Stack("a", "b"), x, output) is None
-    assert layer._single_added(Parallel("a", "b"), x, output) is None
-    assert layer._single_added(Stack("a"), x, output.double()) is None
-    assert layer._single_added(Stack("a"), x, output) is not None
+    assert layer._fused_single(Stack("a", "b"), x, output) is None
+    assert layer._fused_single(Parallel("a", "b"), x, output) is None
+    assert layer._fused_single(Stack("a"), x, output.double()) is None
+    assert layer._fused_single(Stack("a"), x, output) is not None
 
 
 @pytest.mark.parametrize("config", ["ia3", "ia3[alpha=2.0]"])
@@ -196,11 +196,11 @@ def test_fused_ia3_equals_the_general_path_and_scales_in_place_only_without_auto
     with torch.no_grad():
         general = _general_path(layer, setup, x, value.forward(x))
         output = value.forward(x)
-        fused = layer._single_added(setup, x, output)
+        fused = layer._fused_single(setup, x, output)
     assert fused is output  # no autograd: the layer's fresh output is scaled in place
     torch.testing.assert_close(fused, general, atol=1e-6, rtol=1e-6)
     output = value.forward(x).detach().requires_grad_()
-    fused = layer._single_added(setup, x, output)
+    fused = layer._fused_single(setup, x, output)
     assert fused is not output
     general = _general_path(layer, setup, x, output)
     torch.testing.assert_close(fused, general, atol=1e-6, rtol=1e-6)

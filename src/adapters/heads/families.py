@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HeadFamily", "HEAD_FAMILIES", "head_family"]
+__all__ = ["HeadFamily", "HEAD_FAMILIES", "head_family", "GENERATING_HEAD_TYPES"]
 
 _ENCODER_HEADS = (
     "classification", "multilabel_classification", "tagging", "multiple_choice", "question_answering",
@@ -41,6 +41,9 @@ class HeadFamily:
     decoder_start: str | None = None
     labels_start: str = "shift_right"
 
+
+# head types that generate text (an AdapterModel with one of them gets ``GenerationMixin``)
+GENERATING_HEAD_TYPES = frozenset({"causal_lm", "seq2seq_lm"})
 
 _ALBERT_HEADS = ("classification", "multilabel_classification", "tagging", "multiple_choice", "question_answering",
                  "masked_lm")  # fmt: skip

@@ -30,6 +30,7 @@ from .classification import (
     TaggingHead,
 )
 from .dependency_parsing import BiaffineParsingHead
+from .families import GENERATING_HEAD_TYPES
 from .files import load_adapter_and_head, load_flex_head, save_flex_head
 from .language_modeling import BertStyleMaskedLMHead, CausalLMHead, Seq2SeqLMHead, lm_head_is_tied
 from .with_heads import ModelWithHeadsAdaptersMixin
@@ -396,7 +397,7 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
     def _ensure_generation_config(self, head: PredictionHead) -> None:
         """An encoder AdapterModel built without an LM head has no generation config (see ``adapters.auto``);
         its first ``causal_lm`` / ``seq2seq_lm`` head builds one from the model config, as transformers would."""
-        if head.config["head_type"] not in ("causal_lm", "seq2seq_lm") or not hasattr(self, "generation_config_class"):
+        if head.config["head_type"] not in GENERATING_HEAD_TYPES or not hasattr(self, "generation_config_class"):
             return
         if getattr(self, "generation_config", None) is None and self.can_generate():
             self.generation_config = self.generation_config_class.from_model_config(self.config)

@@ -113,7 +113,7 @@ class LoRALayer(nn.ModuleDict):
         if setup is None or setup.flatten().isdisjoint(self.keys()):
             return None
         x = args[0] if args else next(iter(kwargs.values()))
-        fused = self._single_added(setup, x, output)
+        fused = self._fused_single(setup, x, output)
         if fused is not None:
             return fused
         state = LoRAState(x, (None,) * self.n_groups, output, None)
@@ -121,7 +121,7 @@ class LoRALayer(nn.ModuleDict):
             return self._finish_rows(setup, state, call)
         return self.finish(self.compose(setup, state, call))
 
-    def _single_added(self, setup: AdapterCompositionBlock, x: torch.Tensor, output: torch.Tensor):
+    def _fused_single(self, setup: AdapterCompositionBlock, x: torch.Tensor, output: torch.Tensor):
         """The common case, one plain LoRA or (IA)³ adapter active here: its module combines its update with the
         layer output directly (LoRA: ``y + x·Aᵀ·Bᵀ·s`` in one ``addmm``; (IA)³: ``y · b``, in place without
         autograd); the same values as :meth:`compose` + :meth:`finish`. ``None``: take the general path."""
