@@ -88,20 +88,18 @@ def inference(lib: Library, settings: Settings) -> Results:
 
 
 def compiled(lib: Library, settings: Settings) -> Results:
-    """The same under ``torch.compile``: compiled adapter models vs the compiled bare model, and each compiled model
-    vs the same model run eagerly (information: what compiling buys)."""
+    """The same under ``torch.compile``: compiled adapter models vs the compiled bare model."""
     if not settings.compile:
         return {}
     bare = bare_model("bert", settings.layers).eval()
     inputs = batch("bert", BATCH, LENGTH)
     models = {"bare": bare, "inactive": lib.adapted(bare, None), "seq_bn": lib.adapted(bare, "seq_bn")}
-    models = {key: model for key, model in models.items() if model is not None}
-    runners = {key: forward_runner(torch.compile(model), inputs) for key, model in models.items()}
-    runners.update({f"eager/{key}": forward_runner(model, inputs) for key, model in models.items()})
+    runners = {}
+    for key, model in models.items():
+        if model is not None:
+            runners[key] = forward_runner(torch.compile(model), inputs)
     median = interleaved(runners, settings.repeats, warmup=2)
-    results = {f"compiled/{key}": _ratio(median[key] / median["bare"]) for key in models if key != "bare"}
-    results.update({f"compiled/vs_eager/{key}": _ratio(median[key] / median[f"eager/{key}"]) for key in models})
-    return results
+    return {f"compiled/{key}": _ratio(median[key] / median["bare"]) for key in runners if key != "bare"}
 
 
 def training(lib: Library, settings: Settings) -> Results:
