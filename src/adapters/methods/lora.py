@@ -240,7 +240,7 @@ def average(runtime: AdapterRuntime, name: str, weights: dict[str, float], strat
     lora_strategy_average(lora_layers(runtime), name, weights, strategy, svd_rank)
 
 
-def _method(name: str, architecture: str) -> AdapterMethod:
+def _method(name: str, architecture: str, kinds: tuple[tuple[str, str], ...] = ()) -> AdapterMethod:
     return AdapterMethod(
         name=name,
         architecture=architecture,
@@ -253,8 +253,9 @@ def _method(name: str, architecture: str) -> AdapterMethod:
         merge=merge_adapter,
         average=average,
         supported_blocks=LoRALayer.supported_blocks,
+        kinds=kinds,
     )
 
 
-LORA = register_method(_method("lora", "lora"))
+LORA = register_method(_method("lora", "lora", kinds=(("lora", "lora"),)))
 MTL_LORA = register_method(_method("mtl_lora", "mtl_lora"))
