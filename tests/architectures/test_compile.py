@@ -124,6 +124,13 @@ def test_changes_after_compiling_give_the_new_result():
         for _, param in model._adapter_parameters("b"):
             param.mul_(2.0)
     torch.testing.assert_close(_hidden(compiled, batch), _hidden(model, batch))
+    # the adapter replaced by one of the same name, method and setup with hooks at more places (dynamo does not
+    # guard on hooks: the model's structure version does)
+    model.delete_adapter("b")
+    model.add_adapter("b", config="lora[r=4, alpha=8, attn_matrices=['q', 'k', 'v']]")
+    randomize_adapter(model, "b", seed=8)
+    model.set_active_adapters("b")
+    torch.testing.assert_close(_hidden(compiled, batch), _hidden(model, batch))
     # the adapter replaced by another one of the same name (new hooks at other places)
     model.delete_adapter("b")
     model.add_adapter("b", config="prefix_tuning[prefix_length=2, bottleneck_size=8]")

@@ -132,6 +132,15 @@ def test_two_forwards_then_two_backwards_equal_one_at_a_time(family, case, check
         _assert_same(grads, _grads(model))
 
 
+def test_changing_the_model_between_a_checkpointed_forward_and_its_backward_warns():
+    model, setup, call_kwargs = _trainable_model("bert", "lora", {"use_reentrant": False})
+    loss = _loss(model, "bert", setup, call_kwargs[0], seed=1)
+    model.add_adapter("other", config="seq_bn[reduction_factor=4]")  # new hooks the recompute now passes
+    with pytest.warns(RuntimeWarning, match="adapters changed while a forward call was running"):
+        loss.backward()
+    assert all(param.grad is not None for _, param in model._adapter_parameters("a"))
+
+
 def test_threads_under_different_setups_equal_serial_runs():
     model = adapter_model("bert")
     model.add_adapter("bn", config="seq_bn[reduction_factor=4]")
