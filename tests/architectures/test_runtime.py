@@ -13,11 +13,13 @@ import threading
 
 import pytest
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
-from adapters import AdapterSetup, Fuse, MultiTask, Stack
+from adapters import AdapterSetup, AutoAdapterModel, Fuse, MultiTask, Parallel, Stack
 from adapters.methods import method_for_config, registered_methods
 from contract.helpers import adapter_model, make_trainable, randomize_adapter
-from tiny_models import inputs
+from heads.head_inputs import head_config
+from tiny_models import VOCAB, inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing_enable.*:FutureWarning")
 
@@ -225,6 +227,36 @@ def test_threads_under_different_setups_equal_serial_runs():
     assert not errors and len(results) == 48
     for setup_index, output in results.values():
         torch.testing.assert_close(output, serial[setup_index], atol=1e-6, rtol=0)
+
+
+def test_parallel_generate_leaves_calls_on_other_threads_replicating():
+    """``generate()`` with ``Parallel`` replicates its inputs once up front, for its own calls only: a forward on
+    another thread meanwhile still replicates its batch."""
+    model = AutoAdapterModel.from_config(head_config("gpt2")).eval()
+    for name, seed in (("a", 1), ("b", 2)):
+        model.add_adapter(name)
+        randomize_adapter(model, name, seed=seed)
+        model.add_causal_lm_head(name)
+    model.set_active_adapters(Parallel("a", "b"))
+    ids = torch.randint(3, VOCAB, (2, 5), generator=torch.Generator().manual_seed(1))
+
+    def logits():
+        with torch.no_grad():
+            return torch.cat([head.logits for head in model(ids, attention_mask=torch.ones_like(ids))])
+
+    expected, seen = logits(), []
+
+    class OtherThread(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            if not seen:
+                thread = threading.Thread(target=lambda: seen.append(logits()))
+                thread.start()
+                thread.join(timeout=120)
+            return scores
+
+    out = model.generate(ids, max_new_tokens=2, do_sample=False, logits_processor=LogitsProcessorList([OtherThread()]))
+    assert out.shape == (4, 7) and expected.shape[0] == 4
+    assert torch.equal(seen[0], expected)
 
 
 def test_records_of_concurrent_calls_stay_apart():
