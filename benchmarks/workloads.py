@@ -88,18 +88,22 @@ def inference(lib: Library, settings: Settings) -> Results:
 
 
 def compiled(lib: Library, settings: Settings) -> Results:
-    """The same under ``torch.compile``: compiled adapter models vs the compiled bare model."""
+    """The same under ``torch.compile``: compiled adapter models vs the compiled bare model, and each compiled model
+    vs the same model run eagerly (``compiled/<key>_vs_eager``, information)."""
     if not settings.compile:
         return {}
     bare = bare_model("bert", settings.layers).eval()
     inputs = batch("bert", BATCH, LENGTH)
     models = {"bare": bare, "inactive": lib.adapted(bare, None), "seq_bn": lib.adapted(bare, "seq_bn")}
+    models = {key: model for key, model in models.items() if model is not None}
     runners = {}
     for key, model in models.items():
-        if model is not None:
-            runners[key] = forward_runner(torch.compile(model), inputs)
+        runners[key] = forward_runner(torch.compile(model), inputs)
+        runners[f"{key}/eager"] = forward_runner(model, inputs)
     median = interleaved(runners, settings.repeats, warmup=2)
-    return {f"compiled/{key}": _ratio(median[key] / median["bare"]) for key in runners if key != "bare"}
+    results = {f"compiled/{key}": _ratio(median[key] / median["bare"]) for key in models if key != "bare"}
+    results.update({f"compiled/{key}_vs_eager": _ratio(median[key] / median[f"{key}/eager"]) for key in models})
+    return results
 
 
 def training(lib: Library, settings: Settings) -> Results:

@@ -1,9 +1,16 @@
 """The package has no import cycles, function-level imports included (the layer contract between packages is
-checked by ``lint-imports`` in ``make lint``; this test also covers the modules inside each package)."""
+checked by ``lint-imports`` in ``make lint``; this test also covers the modules inside each package), and every
+top-level module of the package is in a layer of that contract (an unlisted module would be unchecked)."""
 
 from __future__ import annotations
 
+import pkgutil
+import re
+from pathlib import Path
+
 import grimp
+
+import adapters
 
 
 def _cycles(graph) -> list[list[str]]:
@@ -65,3 +72,11 @@ def test_the_cycle_finder_finds_cycles():
     graph.add_import(importer="p.b", imported="p.a")
     graph.add_import(importer="p.b", imported="p.c")
     assert _cycles(graph) == [["p.a", "p.b"]]
+
+
+def test_every_top_level_module_is_in_a_layer():
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()  # tomllib needs Python 3.11
+    (layers,) = re.findall(r"^layers = \[(.*?)^\]", pyproject, flags=re.M | re.S)
+    layered = {name for layer in re.findall(r'"([^"]+)"', layers) for name in re.split(r"\s*[|:]\s*", layer)}
+    modules = {f"adapters.{info.name}" for info in pkgutil.iter_modules(adapters.__path__)}
+    assert modules == layered, (sorted(modules - layered), sorted(layered - modules))

@@ -191,6 +191,22 @@ def test_supports_adapter():
     assert not model.supports_adapter("seq_bn[mh_adapter=False, output_adapter=False]")
 
 
+def test_supports_adapter_asks_the_registry_for_method_kinds(monkeypatch):
+    from dataclasses import replace
+
+    from adapters.methods import bottleneck, method_kinds, registry
+
+    model = adapter_model("bert")
+    assert set(method_kinds()) == {"bottleneck", "invertible", "lora", "prefix_tuning", "prompt_tuning", "reft"}
+    assert model.supports_adapter("invertible")
+    # a method's declared kinds are what supports_adapter answers (no list of its own)
+    unsupported = (("bottleneck", "seq_bn[mh_adapter=False, output_adapter=False]"),)
+    monkeypatch.setitem(registry._METHODS, None, replace(bottleneck.BOTTLENECK, kinds=unsupported))
+    assert not model.supports_adapter("bottleneck")
+    with pytest.raises(ValueError, match="invertible"):
+        model.supports_adapter("invertible")  # no longer a kind: read as a config identifier
+
+
 def test_get_adapter_layout():
     model = adapter_model("t5")
     model.add_adapter("a", config="seq_bn_inv")

@@ -43,7 +43,7 @@ from .io.atomic import atomic_save
 from .io.format import refuse_custom_weights_loaders
 from .io.loading import load_adapter
 from .io.saving import save_adapter, save_all_adapters
-from .methods import method_for_config, registered_methods
+from .methods import method_for_config, method_kinds, registered_methods
 from .methods.gating import tag_gate_owners
 from .methods.mtl_lora import share_parameters, unshare_parameters
 from .methods.prefix_tuning import eject_prefix_tuning
@@ -52,17 +52,6 @@ from .summary import adapter_summary
 __all__ = ["ModelAdaptersMixin"]
 
 logger = logging.getLogger(__name__)
-
-
-# method kinds accepted by supports_adapter (the reference's AdapterMethod names) -> the config that checks them
-_METHOD_KINDS = {
-    "bottleneck": "seq_bn",
-    "invertible": "seq_bn_inv",
-    "lora": "lora",
-    "prefix_tuning": "prefix_tuning",
-    "prompt_tuning": "prompt_tuning",
-    "reft": "loreft",
-}
 
 
 def _members(config: AdapterConfig) -> tuple[AdapterConfig, ...]:
@@ -157,10 +146,12 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
 
     def supports_adapter(self, type_or_config: str | AdapterConfig) -> bool:
         """Whether the model supports an adapter method: a method kind (``"bottleneck"``, ``"invertible"``,
-        ``"lora"``, ``"prefix_tuning"``, ``"prompt_tuning"``, ``"reft"``), a config identifier or string, or a config
-        object. A method kind is checked with that method's default config."""
-        if isinstance(type_or_config, str) and type_or_config in _METHOD_KINDS:
-            type_or_config = _METHOD_KINDS[type_or_config]
+        ``"lora"``, ``"prefix_tuning"``, ``"prompt_tuning"``, ``"reft"``: the kinds the registered methods declare),
+        a config identifier or string, or a config object. A method kind is checked with the config its method
+        names for it."""
+        kinds = method_kinds()
+        if isinstance(type_or_config, str) and type_or_config in kinds:
+            type_or_config = kinds[type_or_config]
         return self._support_problem(AdapterConfig.load(type_or_config)) is None
 
     def _support_problem(self, config: AdapterConfig) -> str | None:

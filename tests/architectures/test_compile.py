@@ -72,12 +72,15 @@ def test_inference_compiles_without_graph_breaks_and_equals_eager(family, case, 
     batch = inputs(family)
     with torch.no_grad():
         explanation = torch._dynamo.explain(model)(**batch)
-    assert explanation.graph_break_count == 0 or (case, flexible) == ("prompt_tuning", False), explanation
     if case == "prompt_tuning" and not flexible:
         # torch runs the forward hooks of the module it is given as frames of their own; prompt tuning's rewrite of
         # a bare base model's inputs (the mask grows by the prompt) is one, so explain counts its graph apart from
-        # the forward's. Nothing breaks inside a frame: fullgraph compilation below succeeds.
-        assert explanation.graph_count == 2 and not explanation.break_reasons
+        # the forward's (graph_break_count 1, no break reason). Compiling the top frame with its hooks (torch's
+        # wrap_top_frame) gives one graph: nothing of ours breaks it.
+        assert explanation.graph_count == 2 and not explanation.break_reasons, explanation
+        with torch.no_grad(), torch._dynamo.config.patch(wrap_top_frame=True):
+            explanation = torch._dynamo.explain(model)(**batch)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1, explanation
     torch._dynamo.reset()
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(_hidden(compiled, batch), _hidden(model, batch), atol=1e-5, rtol=1e-5)
@@ -120,6 +123,13 @@ def test_changes_after_compiling_give_the_new_result():
     with torch.no_grad():
         for _, param in model._adapter_parameters("b"):
             param.mul_(2.0)
+    torch.testing.assert_close(_hidden(compiled, batch), _hidden(model, batch))
+    # the adapter replaced by one of the same name, method and setup with hooks at more places (dynamo does not
+    # guard on hooks: the model's structure version does)
+    model.delete_adapter("b")
+    model.add_adapter("b", config="lora[r=4, alpha=8, attn_matrices=['q', 'k', 'v']]")
+    randomize_adapter(model, "b", seed=8)
+    model.set_active_adapters("b")
     torch.testing.assert_close(_hidden(compiled, batch), _hidden(model, batch))
     # the adapter replaced by another one of the same name (new hooks at other places)
     model.delete_adapter("b")

@@ -13,10 +13,13 @@ import threading
 
 import pytest
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
-from adapters import AdapterSetup, Fuse, MultiTask, Stack
+from adapters import AdapterSetup, AutoAdapterModel, Fuse, MultiTask, Parallel, Stack
+from adapters.methods import method_for_config, registered_methods
 from contract.helpers import adapter_model, make_trainable, randomize_adapter
-from tiny_models import inputs
+from heads.head_inputs import head_config
+from tiny_models import VOCAB, inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing_enable.*:FutureWarning")
 
@@ -104,6 +107,28 @@ def _assert_same(expected: dict, actual: dict) -> None:
     assert any(grad is not None and grad.abs().max() > 0 for grad in expected.values())
 
 
+def test_the_cases_cover_every_registered_method():
+    covered = set()
+    for case in CASES.values():
+        model = adapter_model("bert")
+        case(model)
+        for name in model.adapters_config.adapters:
+            covered |= {method_for_config(m).name for m in model.adapters_config.get(name).members()}
+    assert covered == {method.name for method in registered_methods()}
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_checkpointed_backward_on_another_thread(use_reentrant):
+    plain, setup, call_kwargs = _trainable_model("bert", "bottleneck", None)
+    _loss(plain, "bert", setup, call_kwargs[0], seed=1).backward()
+    checkpointed, _, _ = _trainable_model("bert", "bottleneck", {"use_reentrant": use_reentrant})
+    loss = _loss(checkpointed, "bert", setup, call_kwargs[0], seed=1)
+    thread = threading.Thread(target=loss.backward)  # the recompute runs on a thread that never saw the block
+    thread.start()
+    thread.join(timeout=120)
+    _assert_same(_grads(plain), _grads(checkpointed))
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("use_reentrant", [True, False])
@@ -127,6 +152,41 @@ def test_two_forwards_then_two_backwards_equal_one_at_a_time(family, case, check
         expected.append(_grads(model))
     model, _, _ = _trainable_model(family, case, gc)
     losses = [_loss(model, family, setup, kwargs, seed=index + 1) for index, kwargs in enumerate(call_kwargs)]
+    for loss, grads in zip(losses, expected):
+        loss.backward()
+        _assert_same(grads, _grads(model))
+
+
+def test_changing_the_model_between_a_checkpointed_forward_and_its_backward_warns():
+    model, setup, call_kwargs = _trainable_model("bert", "lora", {"use_reentrant": False})
+    loss = _loss(model, "bert", setup, call_kwargs[0], seed=1)
+    model.add_adapter("other", config="seq_bn[reduction_factor=4]")  # new hooks the recompute now passes
+    with pytest.warns(RuntimeWarning, match="adapters changed while a forward call was running"):
+        loss.backward()
+    assert all(param.grad is not None for _, param in model._adapter_parameters("a"))
+
+
+# variants of the registered methods whose sites keep other per-call values (parallel residual, invertible adapter,
+# PHM, (IA)³ scaling, DoRA norm, the gates of a union of bottleneck, LoRA and prefix tuning)
+VARIANTS = ("par_bn", "seq_bn_inv", "compacter[reduction_factor=8]", "ia3", "dora", "unipelt")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("checkpointing", [None, False], ids=["plain", "non-reentrant"])
+def test_two_forwards_then_two_backwards_for_method_variants(variant, checkpointing, monkeypatch):
+    def case(model):
+        model.add_adapter("a", config=variant)
+        return ["a"], "a", [{}, {}]
+
+    monkeypatch.setitem(CASES, "variant", case)
+    gc = None if checkpointing is None else {"use_reentrant": checkpointing}
+    expected = []
+    model, setup, _ = _trainable_model("bert", "variant", gc)
+    for seed in (1, 2):
+        _loss(model, "bert", setup, {}, seed=seed).backward()
+        expected.append(_grads(model))
+    model, _, _ = _trainable_model("bert", "variant", gc)
+    losses = [_loss(model, "bert", setup, {}, seed=seed) for seed in (1, 2)]
     for loss, grads in zip(losses, expected):
         loss.backward()
         _assert_same(grads, _grads(model))
@@ -167,6 +227,36 @@ def test_threads_under_different_setups_equal_serial_runs():
     assert not errors and len(results) == 48
     for setup_index, output in results.values():
         torch.testing.assert_close(output, serial[setup_index], atol=1e-6, rtol=0)
+
+
+def test_parallel_generate_leaves_calls_on_other_threads_replicating():
+    """``generate()`` with ``Parallel`` replicates its inputs once up front, for its own calls only: a forward on
+    another thread meanwhile still replicates its batch."""
+    model = AutoAdapterModel.from_config(head_config("gpt2")).eval()
+    for name, seed in (("a", 1), ("b", 2)):
+        model.add_adapter(name)
+        randomize_adapter(model, name, seed=seed)
+        model.add_causal_lm_head(name)
+    model.set_active_adapters(Parallel("a", "b"))
+    ids = torch.randint(3, VOCAB, (2, 5), generator=torch.Generator().manual_seed(1))
+
+    def logits():
+        with torch.no_grad():
+            return torch.cat([head.logits for head in model(ids, attention_mask=torch.ones_like(ids))])
+
+    expected, seen = logits(), []
+
+    class OtherThread(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            if not seen:
+                thread = threading.Thread(target=lambda: seen.append(logits()))
+                thread.start()
+                thread.join(timeout=120)
+            return scores
+
+    out = model.generate(ids, max_new_tokens=2, do_sample=False, logits_processor=LogitsProcessorList([OtherThread()]))
+    assert out.shape == (4, 7) and expected.shape[0] == 4
+    assert torch.equal(seen[0], expected)
 
 
 def test_records_of_concurrent_calls_stay_apart():

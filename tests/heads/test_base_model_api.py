@@ -8,9 +8,10 @@ import transformers as tf
 
 import adapters
 from adapters import AutoAdapterModel, Fuse, ModelAdaptersMixin
+from adapters.methods import method_kinds
 from tiny_models import build, config, inputs
 
-METHOD_KINDS = ("bottleneck", "invertible", "lora", "prefix_tuning", "prompt_tuning", "reft")
+METHOD_KINDS = tuple(method_kinds())  # the registry's kinds (bottleneck, invertible, lora, ...)
 
 
 def flex(family: str = "bert"):

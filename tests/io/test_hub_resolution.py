@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import BertForSequenceClassification
 
+import adapters
 import adapters.io.download as download
 import adapters.io.hub_index as hub_index
-from adapters.errors import AdapterConfigError, AdapterFileNotFoundError
+from adapters import AutoAdapterModel
+from adapters.errors import AdapterConfigError, AdapterFileNotFoundError, UnsupportedMethodError
 from adapters.io.hub_index import find_in_index, index_repo_id, parse_identifier
 from contract.helpers import adapter_model, randomize_adapter
-from tiny_models import inputs, output
+from tiny_models import config, inputs, output
 
 INDEX = Path(__file__).parents[1] / "fixtures" / "hub" / "hub-index.sample.json"
 PFEIFFER_REPO = "AdapterHub/bert-base-uncased_sentiment_sst-2_pfeiffer"
@@ -123,6 +126,24 @@ def test_deprecated_arguments_that_cannot_apply_raise(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.load_adapter(str(folder))  # no warning without them
+
+
+@pytest.mark.parametrize("kind", ["base", "flex", "static"])
+def test_custom_weights_loaders_raise_and_leave_model_and_files_as_they_were(tmp_path, kind):
+    folder, _ = _save(tmp_path, "sst", "seq_bn", seed=6)
+    model = {
+        "base": lambda: adapter_model("bert"),
+        "flex": lambda: AutoAdapterModel.from_config(config("bert")),
+        "static": lambda: adapters.init(BertForSequenceClassification(config("bert"))),
+    }[kind]()
+    with pytest.raises(UnsupportedMethodError, match=r"load_adapter\(custom_weights_loaders="):
+        model.load_adapter(str(folder), custom_weights_loaders=[object()])
+    assert not model.has_adapters()
+    model.add_adapter("a")
+    with pytest.raises(UnsupportedMethodError, match=r"save_adapter\(custom_weights_loaders="):
+        model.save_adapter(str(tmp_path / "out"), "a", custom_weights_loaders=[object()])
+    assert not (tmp_path / "out").exists()
+    assert model.load_adapter(str(folder), custom_weights_loaders=None) == "sst"  # None (the default) is fine
 
 
 def test_an_identifier_needs_the_base_model_name(offline_hub):

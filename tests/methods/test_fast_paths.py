@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from adapters import BatchSplit, Parallel
-from adapters.architectures.call import AdapterCall
 from adapters.methods.bottleneck_compose import BottleneckComposer, BottleneckState, run_bottleneck_setup
 from adapters.methods.composer import compose
 from contract.helpers import adapter_model, randomize_adapter
@@ -123,7 +122,7 @@ def test_lora_scaling_in_rank_space():
     module = query.loras["a"]
     x = torch.randn(2, 5, query.in_features)
     runtime = query.loras.__dict__["_runtime"]
-    with torch.no_grad(), runtime.bound(AdapterCall(setup=model.active_adapters)):
+    with torch.no_grad(), runtime.bound(runtime.new_call({})):
         got = query(x)
         expected = query.forward(x) + 3.0 * (x @ module.lora_A.t() @ module.lora_B.t())
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

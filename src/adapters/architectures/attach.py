@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,16 @@ def _checkpoint_with_call(runtime: AdapterRuntime, checkpoint: Callable) -> Call
     return checkpoint_with_call
 
 
+def _warn_changed_during_call() -> None:
+    warnings.warn(
+        "The model's adapters changed while a forward call was running (hooks were added or removed by another "
+        "thread, or between a gradient-checkpointed forward and its backward); the call uses the adapters there are "
+        "now. Change the model only while no call runs on it.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 class HolderModule(nn.Module):
     """An empty container module created only so adapter keys follow the reference layout (never called)."""
 
@@ -153,8 +164,18 @@ class AdapterRuntime:
 
     # the call in progress ----------------------------------------------------------------------------------------
     def current(self) -> AdapterCall | None:
-        """The record of the forward call in progress on this thread, or ``None`` outside any call."""
-        return getattr(self._local, "call", None)
+        """The record of the forward call in progress on this thread, or ``None`` outside any call.
+
+        Compiled code guards on the comparison of the call's structure version with the model's: dynamo does not
+        guard on module hooks, so without it a graph traced before an adapter was replaced (same name and setup,
+        hooks at other places) would keep running the old hooks. Eagerly, a difference means that hooks were
+        added or removed after the call began (by another thread, or between a gradient-checkpointed forward and
+        its ``backward``); the call goes on with the hooks there are now, after a warning.
+        """
+        call = getattr(self._local, "call", None)
+        if call is not None and call.version != self.version:
+            _warn_changed_during_call()
+        return call
 
     def new_call(self, options: dict[str, Any], batch: int | None = None) -> AdapterCall:
         """The record of a new call: the ``AdapterSetup`` block's setup (else the active one) and ``options`` (the

@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 from . import bottleneck, lora, prefix_tuning, prompt_tuning, reft  # noqa: F401  (register the methods)
-from .registry import AdapterMethod, adapter_key_pattern, method_for_config, register_method, registered_methods
+from .registry import (
+    AdapterMethod,
+    adapter_key_pattern,
+    method_for_config,
+    method_kinds,
+    register_method,
+    registered_methods,
+)
 
-__all__ = ["AdapterMethod", "adapter_key_pattern", "method_for_config", "register_method", "registered_methods"]
+__all__ = [
+    "AdapterMethod",
+    "adapter_key_pattern",
+    "method_for_config",
+    "method_kinds",
+    "register_method",
+    "registered_methods",
+]

@@ -513,5 +513,6 @@ BOTTLENECK = register_method(
         modules=modules,
         check_support=check_support,
         supported_blocks=BottleneckComposer.supported_blocks,
+        kinds=(("bottleneck", "seq_bn"), ("invertible", "seq_bn_inv")),
     )
 )

@@ -17,9 +17,9 @@ separate q/k/v layers.
 Composition. A ``Stack`` runs the adapters in order on a :class:`LoRAState`; as in the reference, each adapter of
 the stack receives the previous adapter's hidden states ``h`` (not the layer input) and the last adapter's mode
 combines the result with ``y`` (so stacked LoRAs compose their low-rank maps and stacked (IA)³ vectors multiply).
-``MultiTask`` routes the examples of a batch to one adapter each by ``task_ids``. The per-method primitives a
-generic composition interpreter needs are methods of :class:`LoRALayer`: ``compose_single``, ``vslice``,
-``pad_and_concat``, ``repeat`` and ``mean`` (see docs/methods/lora.md).
+``MultiTask`` routes the examples of a batch to one adapter each by ``task_ids``. The per-method primitives the
+composition interpreter (:mod:`adapters.methods.composer`) needs are methods of :class:`LoRALayer`:
+``compose_single``, ``vslice``, ``pad_and_concat`` and ``weighted_sum`` (see docs/methods/lora.md).
 
 Merging folds one adapter into the weights of every layer it adapts (``merge_adapter``); ``reset_adapter``
 restores the original weights bit for bit (they are kept while merged).
@@ -240,7 +240,7 @@ def average(runtime: AdapterRuntime, name: str, weights: dict[str, float], strat
     lora_strategy_average(lora_layers(runtime), name, weights, strategy, svd_rank)
 
 
-def _method(name: str, architecture: str) -> AdapterMethod:
+def _method(name: str, architecture: str, kinds: tuple[tuple[str, str], ...] = ()) -> AdapterMethod:
     return AdapterMethod(
         name=name,
         architecture=architecture,
@@ -253,8 +253,9 @@ def _method(name: str, architecture: str) -> AdapterMethod:
         merge=merge_adapter,
         average=average,
         supported_blocks=LoRALayer.supported_blocks,
+        kinds=kinds,
     )
 
 
-LORA = register_method(_method("lora", "lora"))
+LORA = register_method(_method("lora", "lora", kinds=(("lora", "lora"),)))
 MTL_LORA = register_method(_method("mtl_lora", "mtl_lora"))

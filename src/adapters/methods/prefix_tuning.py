@@ -569,5 +569,6 @@ PREFIX_TUNING = register_method(
         base_modules=("prefix_tuning",),
         supported_blocks=PrefixAttentionSite.supported_blocks,
         ignored_file_keys=(r"\.prefix_tuning\.pool\.prefix_tunings\.",),
+        kinds=(("prefix_tuning", "prefix_tuning"),),
     )
 )

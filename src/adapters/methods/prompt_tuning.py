@@ -423,5 +423,6 @@ PROMPT_TUNING = register_method(
         check_support=check_support,
         base_modules=("prompt_tuning",),
         supported_blocks=frozenset({MultiTask}),
+        kinds=(("prompt_tuning", "prompt_tuning"),),
     )
 )

@@ -322,5 +322,6 @@ REFT = register_method(
         modules=modules,
         check_support=check_support,
         supported_blocks=frozenset({MultiTask}),
+        kinds=(("reft", "loreft"),),
     )
 )

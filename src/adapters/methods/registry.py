@@ -27,6 +27,7 @@ __all__ = [
     "method_for_config",
     "adapter_key_pattern",
     "ignored_file_key_pattern",
+    "method_kinds",
 ]
 
 
@@ -57,6 +58,8 @@ class AdapterMethod:
         average: ``average(runtime, name, weights, strategy, svd_rank)`` fills the freshly added adapter ``name``
             by a method-specific ``combine_strategy`` (``weights``: input adapter -> weight). The ``"linear"``
             strategy needs no hook: it averages the adapters' state dicts for every method.
+        kinds: the reference's method kinds (its ``AdapterMethod`` names) this method answers in
+            ``supports_adapter``, each with the config (identifier or string) whose support answers for the kind.
     """
 
     name: str
@@ -72,6 +75,7 @@ class AdapterMethod:
     supported_blocks: frozenset[type] = frozenset()
     base_modules: tuple[str, ...] = ()
     ignored_file_keys: tuple[str, ...] = ()
+    kinds: tuple[tuple[str, str], ...] = ()
 
 
 _METHODS: dict[str | None, AdapterMethod] = {}
@@ -104,6 +108,12 @@ def method_for_config(config: Any) -> AdapterMethod:
             f"{architecture!r}). Registered architectures: {known}."
         )
     return _METHODS[architecture]
+
+
+def method_kinds() -> dict[str, str]:
+    """The method kinds every registered method answers (``"bottleneck"``, ``"lora"``, ...) -> the config whose
+    support answers for that kind (see :attr:`AdapterMethod.kinds`)."""
+    return {kind: config for method in _METHODS.values() for kind, config in method.kinds}
 
 
 def adapter_key_pattern(name: str) -> re.Pattern[str]:
