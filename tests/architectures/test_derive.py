@@ -197,6 +197,17 @@ def test_encoder_decoder_model_prompt_tuning_joins_the_encoder_input_and_generat
     torch.testing.assert_close(torch.stack(generated.scores, dim=1), forced, atol=1e-4, rtol=1e-4)
 
 
+def test_encoder_decoder_model_refuses_prompt_tuning_when_its_encoder_has_no_prompt_site():
+    decoder = config("bert")
+    decoder.is_decoder, decoder.add_cross_attention = True, True
+    composed = tf.EncoderDecoderConfig.from_encoder_decoder_configs(config("clip_text_model"), decoder)
+    model = tf.EncoderDecoderModel(config=composed)
+    adapters.init(model)
+    with pytest.raises(UnsupportedMethodError, match="encoder that reads token embeddings"):
+        model.add_adapter("p", config="prompt_tuning")
+    assert "p" not in model.adapters_config.adapters
+
+
 def test_encoder_decoder_with_an_unsupported_part_names_it():
     encoder = tf.GPTNeoXConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4)
     decoder = config("bert")

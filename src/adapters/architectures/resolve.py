@@ -20,7 +20,9 @@ from .specs import spec_for_model_type
 
 __all__ = ["resolve_spec", "with_cross_attention", "encoder_decoder_spec", "present_parts"]
 
-ENCODER_DECODER_PROMPT = "prompt tuning needs an encoder that reads token embeddings (its model type has no prompt site)"
+ENCODER_DECODER_PROMPT = (
+    "prompt tuning needs an encoder that reads token embeddings (its model type has no prompt site)"
+)
 
 
 def resolve_spec(model: nn.Module) -> ArchitectureSpec:
