@@ -103,6 +103,10 @@ _CONFIGS = {
     "clip": lambda: tf.CLIPConfig(text_config=_TEXT_TOWER, vision_config=_VISION_TOWER, projection_dim=16),
     "clip_text_model": lambda: tf.CLIPTextConfig(**_TEXT_TOWER),
     "clip_vision_model": lambda: tf.CLIPVisionConfig(**_VISION_TOWER),
+    # an EncoderDecoderModel of two BERTs (its spec is composed of its parts' specs)
+    "encoder-decoder": lambda: tf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        tf.BertConfig(**_ENCODER), tf.BertConfig(**_ENCODER, is_decoder=True, add_cross_attention=True)
+    ),
     # families the reference lacks
     "qwen3_moe": lambda: tf.Qwen3MoeConfig(**_MOE, head_dim=8, num_experts=4, moe_intermediate_size=16),
     "qwen2_moe": lambda: tf.Qwen2MoeConfig(
@@ -145,8 +149,10 @@ FALLBACK_FAMILIES = {
 _KINDS = {
     "t5": "seq2seq", "mt5": "seq2seq", "bart": "seq2seq", "plbart": "seq2seq", "mbart": "seq2seq",
     "whisper": "audio", "vit": "vision", "beit": "vision", "clip_vision_model": "vision",
-    "clip": "two_tower", "siglip": "two_tower",
+    "clip": "two_tower", "siglip": "two_tower", "encoder-decoder": "seq2seq",
 }  # fmt: skip
+# families transformers' AutoModel does not build (an EncoderDecoderModel is only a sequence-to-sequence LM)
+_AUTO_CLASSES = {"encoder-decoder": tf.AutoModelForSeq2SeqLM}
 
 ALL_FAMILIES: tuple[str, ...] = tuple(_CONFIGS)
 ALL_ENCODER_DECODER = tuple(f for f in ALL_FAMILIES if _KINDS.get(f) in ("seq2seq", "audio"))
@@ -172,7 +178,7 @@ def config(family: str):
 def build(family: str, seed: int = 0) -> torch.nn.Module:
     """A tiny base model of ``family`` in eval mode, with weights fixed by ``seed``."""
     torch.manual_seed(seed)
-    model = tf.AutoModel.from_config(config(family))
+    model = _AUTO_CLASSES.get(family, tf.AutoModel).from_config(config(family))
     return model.eval()
 
 
@@ -199,9 +205,11 @@ def inputs(family: str, seed: int = 1) -> dict[str, torch.Tensor]:
 
 def hidden(out) -> torch.Tensor:
     """The last hidden state of a model output (decoder's for encoder-decoder models; two-tower models: the text
-    tower's tokens followed by the vision tower's patches)."""
+    tower's tokens followed by the vision tower's patches; an EncoderDecoderModel: its decoder's logits)."""
     if getattr(out, "last_hidden_state", None) is not None:
         return out.last_hidden_state
+    if getattr(out, "logits", None) is not None:
+        return out.logits
     text, vision = out.text_model_output.last_hidden_state, out.vision_model_output.last_hidden_state
     return torch.cat([text, vision], dim=1)
 

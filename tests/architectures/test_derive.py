@@ -168,8 +168,44 @@ def test_encoder_decoder_model_indexes_encoder_then_decoder_layers_with_cross_ad
     assert "decoder.bert.encoder.layer.0.crossattention.output.adapters.a.adapter_up.weight" in model.state_dict()
     with torch.no_grad():
         assert (model(**batch).logits - base).abs().max() > 1e-3
-    with pytest.raises(UnsupportedMethodError, match="EncoderDecoderModel"):
+
+
+def test_encoder_decoder_model_prompt_tuning_joins_the_encoder_input_and_generates():
+    """The prompt joins the BERT encoder's embedding output; the encoder mask and the decoder's cross-attention mask
+    cover it (a padded row equals the row run alone), also in ``generate()``, which runs the encoder on its own."""
+    model = _encoder_decoder()
+    model.generation_config.decoder_start_token_id, model.generation_config.pad_token_id = 1, 0
+    batch = dict(inputs("bert"), decoder_input_ids=inputs("bert")["input_ids"][:, :5])
+    with torch.no_grad():
+        plain = model(**batch)
+    adapters.init(model)
+    model.add_adapter("p", config="prompt_tuning[prompt_length=3]", set_active=True)
+    randomize_adapter(model, "p", std=1.0)
+    rows = {"input_ids": batch["input_ids"][1:, :5], "attention_mask": batch["attention_mask"][1:, :5]}
+    with torch.no_grad():
+        out = model(**batch)
+        alone = model(**rows, decoder_input_ids=batch["decoder_input_ids"][1:])
+    assert out.encoder_last_hidden_state.shape[1] == plain.encoder_last_hidden_state.shape[1] + 3
+    assert (out.logits - plain.logits).abs().max() > 1e-4
+    torch.testing.assert_close(out.logits[1:], alone.logits, atol=1e-5, rtol=1e-4)
+    settings = {"max_new_tokens": 3, "do_sample": False}
+    padded = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **settings)
+    assert torch.equal(padded[1:], model.generate(**rows, **settings))
+    generated = model.generate(**rows, **settings, output_scores=True, return_dict_in_generate=True)
+    with torch.no_grad():
+        forced = model(**rows, decoder_input_ids=generated.sequences[:, :-1]).logits
+    torch.testing.assert_close(torch.stack(generated.scores, dim=1), forced, atol=1e-4, rtol=1e-4)
+
+
+def test_encoder_decoder_model_refuses_prompt_tuning_when_its_encoder_has_no_prompt_site():
+    decoder = config("bert")
+    decoder.is_decoder, decoder.add_cross_attention = True, True
+    composed = tf.EncoderDecoderConfig.from_encoder_decoder_configs(config("clip_text_model"), decoder)
+    model = tf.EncoderDecoderModel(config=composed)
+    adapters.init(model)
+    with pytest.raises(UnsupportedMethodError, match="encoder that reads token embeddings"):
         model.add_adapter("p", config="prompt_tuning")
+    assert "p" not in model.adapters_config.adapters
 
 
 def test_encoder_decoder_with_an_unsupported_part_names_it():

@@ -13,8 +13,10 @@ from tiny_models import ALL_FAMILIES, build, config, kind
 
 
 def test_every_spec_model_type_has_a_tiny_model_in_the_suite():
-    # the table (user code and docs examples may register more with register_spec)
-    assert {t for spec in SPECS for t in spec.model_types} == {config(f).model_type for f in ALL_FAMILIES}
+    # the table (user code and docs examples may register more with register_spec); an EncoderDecoderModel's spec is
+    # composed of its parts' (adapters.architectures.resolve.encoder_decoder_spec)
+    tiny = {config(f).model_type for f in ALL_FAMILIES}
+    assert {t for spec in SPECS for t in spec.model_types} == tiny - {"encoder-decoder"}
 
 
 @pytest.mark.parametrize("family", ALL_FAMILIES)

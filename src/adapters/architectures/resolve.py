@@ -15,13 +15,13 @@ from torch import nn
 
 from ..errors import UnsupportedModelError
 from .paths import resolve_path
-from .spec import ArchitectureSpec, InvertibleSite, LayerGroup
+from .spec import ArchitectureSpec, InvertibleSite, LayerGroup, PromptSite
 from .specs import spec_for_model_type
 
 __all__ = ["resolve_spec", "with_cross_attention", "encoder_decoder_spec", "present_parts"]
 
 ENCODER_DECODER_PROMPT = (
-    "an EncoderDecoderModel feeds two separately configured models; prompt tuning is not wired through it"
+    "prompt tuning needs an encoder that reads token embeddings (its model type has no prompt site)"
 )
 
 
@@ -92,15 +92,26 @@ def encoder_decoder_spec(model: nn.Module) -> ArchitectureSpec:
     if enc.invertible is not None:
         store = f"{enc_prefix}.{enc.invertible.store}".rstrip(".")
         invertible = InvertibleSite(store=store, first_layer=f"{enc_prefix}.{enc.invertible.first_layer}")
+    prompt = _encoder_prompt(enc.prompt, enc_prefix)
     return ArchitectureSpec(
         name=f"encoder-decoder({enc.name}, {dec.name})",
         model_types=("encoder-decoder",),
         layer_groups=groups,
         invertible=invertible,
+        prompt=prompt,
         titles=("Encoder-Decoder",),
         reference="native",
-        unsupported=(("prompt_tuning", ENCODER_DECODER_PROMPT),),
+        unsupported=() if prompt is not None else (("prompt_tuning", ENCODER_DECODER_PROMPT),),
     )
+
+
+def _encoder_prompt(site: PromptSite | None, prefix: str) -> PromptSite | None:
+    """The encoder's prompt site, moved below ``prefix``: the prompt joins the encoder's input (the encoder counts
+    it like in the encoder alone) and the decoder's cross-attention mask covers it, as for T5 and BART."""
+    if site is None or site.cross is not None:
+        return None
+    inputs = f"{prefix}.{site.inputs}" if site.inputs else prefix
+    return PromptSite(f"{prefix}.{site.embedding}", mode=site.mode, inputs=inputs, cross="decoder")
 
 
 def _child_name(parent: nn.Module, child: nn.Module) -> str:

@@ -13,9 +13,11 @@ from .specs_reference import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, bert_like, 
 
 __all__ = ["MORE_SPECS"]
 
-# Mixture-of-experts blocks hold their experts as fused 3-D parameters (no nn.Linear per expert): LoRA adapts the
-# attention projections; bottleneck adapters sit on the MoE block's output.
+# Mixture-of-experts blocks hold their routed experts as fused 3-D parameters (no nn.Linear per expert): LoRA adapts
+# the attention projections, and Qwen2-MoE's shared expert (an MLP of nn.Linear layers, or the layer's dense MLP where
+# the config makes a layer dense); bottleneck adapters sit on the MoE block's output.
 _MOE_LORA = qkv("self_attn", "q_proj", "k_proj", "v_proj")
+_SHARED_EXPERT_LORA = ffn("mlp.shared_expert.up_proj|mlp.up_proj", "mlp.shared_expert.down_proj|mlp.down_proj")
 
 
 # OLMo 2 normalises the sub-block outputs (no pre-norm): the residual is the sub-block's own input and h is the
@@ -29,7 +31,8 @@ _BERT_LORA = qkv("attention.self", "query", "key", "value") + ffn("intermediate.
 _BERT_ATTN = (AttentionSite("attention.self", "self_prefix"),)
 
 MORE_SPECS: tuple[ArchitectureSpec, ...] = (
-    decoder("qwen3_moe", ("qwen3_moe", "qwen2_moe"), ("Qwen3-MoE", "Qwen2-MoE"), None, lora=_MOE_LORA),
+    decoder("qwen3_moe", ("qwen3_moe",), ("Qwen3-MoE",), None, lora=_MOE_LORA),
+    decoder("qwen2_moe", ("qwen2_moe",), ("Qwen2-MoE",), None, lora=_MOE_LORA + _SHARED_EXPERT_LORA),
     decoder("mixtral", ("mixtral",), ("Mixtral",), None, lora=_MOE_LORA),
     decoder("olmo2", ("olmo2",), ("OLMo 2",), None, sites=_OLMO2_LAYER),
     decoder(
