@@ -9,8 +9,8 @@ A page asks for a table with a marker line and gets it written below, up to the 
 
 Kinds:
 
-* ``config-fields CLASS``: every field of ``CLASS`` with its default and the meaning from the ``Attributes:``
-  section of the class docstrings (nearest class first).
+* ``config-fields CLASS [BASE]``: every field of ``CLASS`` (with ``BASE``: only the fields ``BASE`` does not have)
+  with its default and the meaning from the ``Attributes:`` section of the class docstrings (nearest class first).
 * ``config-presets BASE CLASS ...``: each ``CLASS`` with its identifiers and the defaults in which it differs
   from ``BASE``.
 * ``config-identifiers``: every identifier of ``ADAPTER_CONFIG_MAP`` with the config it stands for.
@@ -96,11 +96,14 @@ def _cell(text: str) -> str:
     return text.replace("``", "`").replace("|", "\\|")
 
 
-def fields_table(name: str) -> str:
+def fields_table(name: str, base_name: str | None = None) -> str:
     cls = _config_class(name)
     docs = attribute_docs(cls)
+    inherited = {f.name for f in dataclasses.fields(_config_class(base_name))} if base_name else set()
     rows = ["| field | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(cls):
+        if f.name in inherited:
+            continue
         default = _default_of(f)
         shown = "required" if default is dataclasses.MISSING else f"`{fmt(default)}`"
         rows.append(f"| `{f.name}` | {_cell(shown)} | {_cell(docs.get(f.name, ''))} |")
@@ -265,8 +268,8 @@ def attention_sites_table() -> str:
 
 def render(spec: str) -> str:
     kind, *args = spec.split()
-    if kind == "config-fields" and len(args) == 1:
-        return fields_table(args[0])
+    if kind == "config-fields" and len(args) in (1, 2):
+        return fields_table(*args)
     if kind == "config-presets" and len(args) >= 2:
         return presets_table(*args)
     if kind == "config-identifiers" and not args:
@@ -288,7 +291,7 @@ def render(spec: str) -> str:
     if kind == "attention-sites" and not args:
         return attention_sites_table()
     raise ValueError(
-        f"unknown generated block {spec!r}; kinds: config-fields CLASS, config-presets BASE CLASS..., "
+        f"unknown generated block {spec!r}; kinds: config-fields CLASS [BASE], config-presets BASE CLASS..., "
         "config-identifiers, config-union CLASS, composition-nesting, composition-methods, "
         "head-methods, head-families, error-types, lora-sites, attention-sites"
     )

@@ -54,3 +54,13 @@ def test_unknown_kind_and_unclosed_marker_fail(tables):
         tables.render_page("<!-- generated: nonsense -->\n<!-- /generated -->\n")
     with pytest.raises(ValueError, match="no closing"):
         tables.render_page("<!-- generated: error-types -->\n")
+
+
+def test_fields_table_with_a_base_lists_only_the_added_fields(tables):
+    rows = tables.fields_table("MTLLoRAConfig", "LoRAConfig").strip().splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| `n_up_projection`",
+        "| `task_specific_matrix_type`",
+        "| `weights_sharpness`",
+    ]
+    assert rows[2] == "| `weights_sharpness` | `0.05` | Temperature of the softmax mixing the up projections. |"
