@@ -20,6 +20,7 @@ Kinds:
 * ``head-methods``: the ``add_*_head`` methods of AdapterModel classes with their options and defaults.
 * ``head-families``: the AdapterModel class of each model type and the head types it accepts.
 * ``error-types``: the exception classes of ``adapters.errors`` with their bases and meaning.
+* ``benchmark-results``: the results table of the last ``make bench`` run (``benchmarks/results.md``).
 
 Tables are derived from the code, so they cannot drift: ``tests/docs/test_generated_tables.py`` fails
 when a page differs from what this script writes. Regenerate with::
@@ -266,6 +267,14 @@ def attention_sites_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def benchmark_results_table() -> str:
+    """The first table of ``benchmarks/results.md`` (written by ``make bench``), as it is."""
+    lines = (DOCS.parent / "benchmarks" / "results.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| workload |"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end]) + "\n"
+
+
 def render(spec: str) -> str:
     kind, *args = spec.split()
     if kind == "config-fields" and len(args) in (1, 2):
@@ -290,10 +299,12 @@ def render(spec: str) -> str:
         return lora_sites_table()
     if kind == "attention-sites" and not args:
         return attention_sites_table()
+    if kind == "benchmark-results" and not args:
+        return benchmark_results_table()
     raise ValueError(
         f"unknown generated block {spec!r}; kinds: config-fields CLASS [BASE], config-presets BASE CLASS..., "
         "config-identifiers, config-union CLASS, composition-nesting, composition-methods, "
-        "head-methods, head-families, error-types, lora-sites, attention-sites"
+        "head-methods, head-families, error-types, lora-sites, attention-sites, benchmark-results"
     )
 
 

@@ -64,3 +64,12 @@ def test_fields_table_with_a_base_lists_only_the_added_fields(tables):
         "| `weights_sharpness`",
     ]
     assert rows[2] == "| `weights_sharpness` | `0.05` | Temperature of the softmax mixing the up projections. |"
+
+
+def test_performance_page_shows_the_last_benchmark_run(tables):
+    results = (Path(tables.__file__).parents[2] / "benchmarks" / "results.md").read_text(encoding="utf-8")
+    table = tables.benchmark_results_table()
+    assert table.startswith("| workload | value | target | |\n|---|") and table in results
+    assert len(table.splitlines()) > 20
+    page = (Path(tables.__file__).parents[1] / "performance.md").read_text(encoding="utf-8")
+    assert f"<!-- generated: benchmark-results -->\n{table}<!-- /generated -->" in page
