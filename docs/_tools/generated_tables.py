@@ -9,8 +9,8 @@ A page asks for a table with a marker line and gets it written below, up to the 
 
 Kinds:
 
-* ``config-fields CLASS``: every field of ``CLASS`` with its default and the meaning from the ``Attributes:``
-  section of the class docstrings (nearest class first).
+* ``config-fields CLASS [BASE]``: every field of ``CLASS`` (with ``BASE``: only the fields ``BASE`` does not have)
+  with its default and the meaning from the ``Attributes:`` section of the class docstrings (nearest class first).
 * ``config-presets BASE CLASS ...``: each ``CLASS`` with its identifiers and the defaults in which it differs
   from ``BASE``.
 * ``config-identifiers``: every identifier of ``ADAPTER_CONFIG_MAP`` with the config it stands for.
@@ -20,6 +20,7 @@ Kinds:
 * ``head-methods``: the ``add_*_head`` methods of AdapterModel classes with their options and defaults.
 * ``head-families``: the AdapterModel class of each model type and the head types it accepts.
 * ``error-types``: the exception classes of ``adapters.errors`` with their bases and meaning.
+* ``benchmark-results``: the results table of the last ``make bench`` run (``benchmarks/results.md``).
 
 Tables are derived from the code, so they cannot drift: ``tests/docs/test_generated_tables.py`` fails
 when a page differs from what this script writes. Regenerate with::
@@ -96,11 +97,14 @@ def _cell(text: str) -> str:
     return text.replace("``", "`").replace("|", "\\|")
 
 
-def fields_table(name: str) -> str:
+def fields_table(name: str, base_name: str | None = None) -> str:
     cls = _config_class(name)
     docs = attribute_docs(cls)
+    inherited = {f.name for f in dataclasses.fields(_config_class(base_name))} if base_name else set()
     rows = ["| field | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(cls):
+        if f.name in inherited:
+            continue
         default = _default_of(f)
         shown = "required" if default is dataclasses.MISSING else f"`{fmt(default)}`"
         rows.append(f"| `{f.name}` | {_cell(shown)} | {_cell(docs.get(f.name, ''))} |")
@@ -263,10 +267,18 @@ def attention_sites_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def benchmark_results_table() -> str:
+    """The first table of ``benchmarks/results.md`` (written by ``make bench``), as it is."""
+    lines = (DOCS.parent / "benchmarks" / "results.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| workload |"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end]) + "\n"
+
+
 def render(spec: str) -> str:
     kind, *args = spec.split()
-    if kind == "config-fields" and len(args) == 1:
-        return fields_table(args[0])
+    if kind == "config-fields" and len(args) in (1, 2):
+        return fields_table(*args)
     if kind == "config-presets" and len(args) >= 2:
         return presets_table(*args)
     if kind == "config-identifiers" and not args:
@@ -287,10 +299,12 @@ def render(spec: str) -> str:
         return lora_sites_table()
     if kind == "attention-sites" and not args:
         return attention_sites_table()
+    if kind == "benchmark-results" and not args:
+        return benchmark_results_table()
     raise ValueError(
-        f"unknown generated block {spec!r}; kinds: config-fields CLASS, config-presets BASE CLASS..., "
+        f"unknown generated block {spec!r}; kinds: config-fields CLASS [BASE], config-presets BASE CLASS..., "
         "config-identifiers, config-union CLASS, composition-nesting, composition-methods, "
-        "head-methods, head-families, error-types, lora-sites, attention-sites"
+        "head-methods, head-families, error-types, lora-sites, attention-sites, benchmark-results"
     )
 
 

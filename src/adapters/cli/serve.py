@@ -14,6 +14,7 @@ HELP = "serve adapters over HTTP: one base model, many adapters, requests for di
 
 EPILOG = """examples:
   adapters serve path/to/base-model --adapter sentiment=runs/rt/adapter --adapter ner=runs/ner/adapter
+  adapters serve minilm --adapter rotten_tomatoes=out/rotten_tomatoes   # the offline MiniLM-L6 (make install)
   adapters serve bert-base-uncased --adapter topic=AdapterHub/bert-base-uncased-pf-ag_news --port 9000
 
 needs the serve extra: pip install "transformers-adapters[serve]"."""
@@ -24,7 +25,9 @@ _NEEDED = ("fastapi", "uvicorn", "prometheus_client")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("model", help="base model: a folder or a Hub id")
+    parser.add_argument(
+        "model", help="base model: a folder, a Hub id, or minilm / smollm2 (the offline models make install installs)"
+    )
     parser.add_argument(
         "--adapter",
         action="append",
@@ -92,12 +95,14 @@ def _serve(args: argparse.Namespace, adapters: dict[str, str]) -> int:
 
     from ..errors import ModelLoadError
     from ..serve import BatcherSettings, Engine, create_app
+    from ..training.job import resolve_model
 
     try:
-        engine = Engine.from_pretrained(args.model, max_length=args.max_length, max_new_tokens=args.max_new_tokens)
+        model = resolve_model(args.model)  # minilm / smollm2 -> the installed asset folders
+        engine = Engine.from_pretrained(model, max_length=args.max_length, max_new_tokens=args.max_new_tokens)
         for name, source in adapters.items():
             engine.load(name, source)
-    except ModelLoadError as error:
+    except (ModelLoadError, FileNotFoundError) as error:  # FileNotFoundError: an alias whose package is missing
         print(f"adapters serve: not started: {error}", file=sys.stderr)
         return LOAD_FAILED
     settings = BatcherSettings(
