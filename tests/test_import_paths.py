@@ -1,15 +1,13 @@
 """Every public name of the reference (adapters 1.3.0) imports from the same path here.
 
 ``REFERENCE_IMPORTS`` is the reference's ``_import_structure`` (``adapters/__init__.py``: module → names; every
-name is also importable from ``adapters``), ``DEEP_IMPORTS`` the deeper paths its users import from. The reference's
-internal machinery that this design replaces is listed in ``NOT_PROVIDED``: each name must be absent and documented
-in docs/compatibility.md with what to use instead.
+name is also importable from ``adapters``), copied name for name from adapters 1.3.0; ``DEEP_IMPORTS`` the deeper
+paths its users import from.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import pytest
 import transformers as tf
@@ -82,18 +80,9 @@ REFERENCE_MODEL_CLASSES = {
     "xlm_roberta": "XLMRobertaAdapterModel", "xmod": "XmodAdapterModel",
 }  # fmt: skip
 
-# context.py sits below architectures/ (import-linter layers), so a global ForwardContext.get_context() needs the
-# model entries to publish the call record there; methods/ has no layer base classes (hooks + registry instead)
-_RUNTIME = "per-call state is one call record, methods are registry entries (docs/architecture.md)"
-NOT_PROVIDED: dict[tuple[str, str], str] = {
-    ("context", "ForwardContext"): _RUNTIME,
-    ("methods.adapter_layer_base", "AdapterLayerBase"): _RUNTIME,
-    ("methods.adapter_layer_base", "ComposableAdapterLayerBase"): _RUNTIME,
-}
-
 
 def _cases(table: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
-    return [(module, name) for module, names in table.items() for name in names if (module, name) not in NOT_PROVIDED]
+    return [(module, name) for module, names in table.items() for name in names]
 
 
 def _import(module: str, name: str):
@@ -110,14 +99,6 @@ def test_reference_public_name_imports_from_the_same_path(module, name):
 @pytest.mark.parametrize("module, name", _cases(DEEP_IMPORTS), ids=lambda value: str(value))
 def test_deep_import_paths(module, name):
     assert _import(module, name) is not None
-
-
-@pytest.mark.parametrize("module, name", sorted(NOT_PROVIDED), ids=lambda value: str(value))
-def test_reference_internals_not_provided_are_absent_and_documented(module, name):
-    with pytest.raises((ImportError, AttributeError)):
-        _import(module, name)
-    compatibility = (Path(__file__).parents[1] / "docs" / "compatibility.md").read_text()
-    assert name in compatibility, f"{name} is not provided: docs/compatibility.md must say what to use instead"
 
 
 def test_every_reference_model_class_imports_from_its_path():
@@ -167,3 +148,51 @@ def test_adapter_model_mapping_answers_config_classes_and_model_types():
     assert tf.CLIPVisionConfig not in mapping and mapping.get(tf.CLIPVisionConfig) is None
     with pytest.raises(KeyError):
         mapping[tf.CLIPVisionConfig]
+
+
+def test_the_tables_cover_every_name_of_the_reference():
+    # adapters 1.3.0's _import_structure: 82 names outside adapters.models.<family>, 23 AdapterModel classes there
+    assert len(_cases(REFERENCE_IMPORTS)) == 82 and len(REFERENCE_MODEL_CLASSES) == 23
+
+
+def test_forward_context_is_a_view_of_the_call_in_progress():
+    import torch
+
+    from tiny_models import build, inputs
+
+    model = adapters.init(build("bert")).eval()
+    model.add_adapter("a")
+    model.add_adapter("b")
+    model.set_active_adapters(adapters.MultiTask("a", "b"))
+    seen = []
+    model.encoder.layer[0].register_forward_hook(lambda *_: seen.append(adapters.ForwardContext.get_context()))
+    assert adapters.ForwardContext.get_context() is None
+    task_ids = torch.tensor([1, 0])
+    with torch.no_grad():
+        model(**inputs("bert"), task_ids=task_ids, output_adapter_gating_scores=True)
+    (context,) = seen
+    assert context.adapter_setup == adapters.MultiTask("a", "b") and context.task_ids is task_ids
+    assert context.output_adapter_gating_scores and not context.output_adapter_fusion_attentions
+    assert context.prompt_tokens_length == 0 and context.adapter_gating_scores == {}
+    assert adapters.ForwardContext.get_context() is None  # withdrawn after the call
+    with pytest.raises(adapters.CompositionError):  # a failing call withdraws its context too
+        model(**inputs("bert"))
+    assert adapters.ForwardContext.get_context() is None
+
+
+def test_adapter_layer_base_classes_answer_for_the_per_layer_modules():
+    from tiny_models import build
+
+    model = adapters.init(build("bert"))
+    for name, config in (("bn", "seq_bn_inv"), ("lora", "lora"), ("prefix", "prefix_tuning"), ("reft", "loreft")):
+        model.add_adapter(name, config=config)
+    model.add_adapter("prompt", config="prompt_tuning")
+    layers = [m for m in model.modules() if isinstance(m, adapters.AdapterLayerBase)]
+    composable = [m for m in layers if isinstance(m, adapters.ComposableAdapterLayerBase)]
+    kinds = {type(m).__name__ for m in layers}
+    assert kinds == {"BottleneckLayer", "LoRALayer", "InvertibleAdapters", "PrefixTuningPool", "PromptTuningLayer",
+                     "ReftLayer"}  # fmt: skip
+    assert {type(m).__name__ for m in composable} == {"BottleneckLayer", "LoRALayer"}
+    # every adapter parameter sits in one of them
+    inside = {id(p) for m in layers for p in m.parameters()}
+    assert all(id(p) in inside for n, p in model.named_parameters() if any(f".{a}" in n for a in ("bn", "lora")))

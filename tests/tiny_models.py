@@ -131,6 +131,7 @@ _CONFIGS = {
     "xlm-roberta-xl": lambda: tf.XLMRobertaXLConfig(**_ROBERTA),
     "mpnet": lambda: tf.MPNetConfig(**_ROBERTA),
     "siglip": lambda: tf.SiglipConfig(text_config=_TEXT_TOWER, vision_config=_VISION_TOWER),
+    "siglip_vision_model": lambda: tf.SiglipVisionConfig(**_VISION_TOWER),
 }
 
 # model types kept out of the spec table: the generic fallback derives their specs (tests/architectures/test_derive.py,
@@ -149,6 +150,7 @@ FALLBACK_FAMILIES = {
 _KINDS = {
     "t5": "seq2seq", "mt5": "seq2seq", "bart": "seq2seq", "plbart": "seq2seq", "mbart": "seq2seq",
     "whisper": "audio", "vit": "vision", "beit": "vision", "clip_vision_model": "vision",
+    "siglip_vision_model": "vision",
     "clip": "two_tower", "siglip": "two_tower", "encoder-decoder": "seq2seq",
 }  # fmt: skip
 # families transformers' AutoModel does not build (an EncoderDecoderModel is only a sequence-to-sequence LM)

@@ -34,7 +34,7 @@ from .composition import (
     validate_composition,
 )
 from .configuration import *  # noqa: F403  (the configuration package defines an explicit __all__)
-from .context import AdapterSetup
+from .context import AdapterSetup, ForwardContext
 from .errors import (
     AdapterConfigError,
     AdapterError,
@@ -75,6 +75,7 @@ from .heads import (
 from .io.download import ADAPTER_CACHE
 from .io.hub import AdapterInfo, AdapterType, get_adapter_info, list_adapters
 from .io.peft_export import export_to_peft
+from .methods.adapter_layer_base import AdapterLayerBase, ComposableAdapterLayerBase
 from .model import ModelAdaptersMixin
 from .model_mixin import (
     EmbeddingAdaptersMixin,
@@ -121,6 +122,9 @@ __all__ = [
     "ModelWithHeadsAdaptersMixin",
     "AdapterMethod",
     "AdapterSetup",
+    "ForwardContext",
+    "AdapterLayerBase",
+    "ComposableAdapterLayerBase",
     # composition
     "AdapterCompositionBlock",
     "Average",

@@ -21,7 +21,7 @@ import torch
 
 from .composition import AdapterCompositionBlock, parse_composition
 
-__all__ = ["AdapterSetup", "ActiveSetup", "current_setup"]
+__all__ = ["AdapterSetup", "ActiveSetup", "ForwardContext", "current_setup", "entered_call", "left_call"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,89 @@ class AdapterSetup:
     def get_context_head_setup(cls) -> Any:
         ctx = current_setup()
         return ctx.head_setup if ctx is not None else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ForwardContext: the reference's name for "the forward call in progress", here a read-only view of the call record
+_CALLS = threading.local()  # per thread: the records of the model calls in progress, innermost last (a tuple)
+
+
+def entered_call(call: Any) -> None:
+    """Publish ``call`` (an ``AdapterCall``) as the innermost call in progress on this thread (model entries call
+    this when a top-level forward starts; :meth:`ForwardContext.get_context` reads it)."""
+    if call is not None:
+        _CALLS.stack = (*getattr(_CALLS, "stack", ()), call)
+
+
+def left_call(call: Any) -> None:
+    """Withdraw ``call`` again (the model entry's exit, also when the forward raised)."""
+    stack = getattr(_CALLS, "stack", ())
+    if call is not None and stack and stack[-1] is call:
+        _CALLS.stack = stack[:-1]
+
+
+class ForwardContext:
+    """The forward call in progress on this thread, under the reference's name.
+
+    ``ForwardContext.get_context()`` (inside a forward, e.g. in a hook) returns a read-only view of the call's record
+    (:class:`adapters.architectures.call.AdapterCall`), or ``None`` outside any call. It answers the reference's
+    attributes: ``adapter_setup``, ``head_setup``, ``task_ids``, ``output_adapter_gating_scores``,
+    ``output_adapter_fusion_attentions``, ``adapter_gating_scores`` and ``adapter_fusion_attentions`` (what the call
+    recorded so far), ``adapter_input_parallelized`` and ``prompt_tokens_length``; ``call`` is the record itself.
+    Unlike the reference's object it cannot be entered or set: the record is made by the model at its entry.
+    """
+
+    context_args = frozenset(
+        {"output_adapter_gating_scores", "output_adapter_fusion_attentions", "adapter_input_parallelized", "task_ids"}
+    )
+    context_attributes = frozenset({"adapter_gating_scores", "adapter_fusion_attentions"})
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: Any):
+        self.call = call
+
+    @classmethod
+    def get_context(cls) -> ForwardContext | None:
+        """The innermost forward call in progress on this thread, or ``None``."""
+        stack = getattr(_CALLS, "stack", ())
+        return cls(stack[-1]) if stack else None
+
+    @property
+    def adapter_setup(self) -> AdapterCompositionBlock | None:
+        return self.call.setup
+
+    @property
+    def head_setup(self) -> Any:
+        return self.call.head_setup
+
+    @property
+    def task_ids(self) -> Any:
+        return self.call.task_ids
+
+    @property
+    def output_adapter_gating_scores(self) -> bool:
+        return self.call.wants("output_adapter_gating_scores")
+
+    @property
+    def output_adapter_fusion_attentions(self) -> bool:
+        return self.call.wants("output_adapter_fusion_attentions")
+
+    @property
+    def adapter_gating_scores(self) -> dict:
+        return self.call.records.get("adapter_gating_scores", {})
+
+    @property
+    def adapter_fusion_attentions(self) -> dict:
+        return self.call.records.get("adapter_fusion_attentions", {})
+
+    @property
+    def adapter_input_parallelized(self) -> bool:
+        return self.call.replicated
+
+    @property
+    def prompt_tokens_length(self) -> int:
+        return self.call.prompt_columns
+
+    def __repr__(self) -> str:
+        return f"ForwardContext(adapter_setup={self.adapter_setup!r}, task_ids={self.task_ids!r})"

@@ -1,6 +1,6 @@
-"""``adapters.init`` works on every transformers model class of the supported families (item 4 of issue 10),
-including the ones built from part of a model: ``T5EncoderModel`` / ``T5ForTokenClassification`` (encoder only) and
-``BartForCausalLM`` / ``MBartForCausalLM`` (decoder only)."""
+"""``adapters.init`` works on every transformers model class of the supported families (every family of
+``ALL_FAMILIES``; item 4 of issue 10), including the ones built from part of a model: ``T5EncoderModel`` /
+``T5ForTokenClassification`` (encoder only) and ``BartForCausalLM`` / ``MBartForCausalLM`` (decoder only)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,41 @@ from transformers import PreTrainedModel
 import adapters
 from adapters.models import family_module_name
 from contract.helpers import randomize_adapter
-from tiny_models import FAMILIES, config, inputs
+from tiny_models import ALL_FAMILIES, config, inputs
+
+_CONFIG_TYPES = {type(config(family)): family for family in ALL_FAMILIES}
+# classes of a supported family whose config is part of another family's tiny config
+_SUB_CONFIGS = {"siglip_text_model": ("siglip", "text_config")}
+
+
+def _family_of(cls: type) -> str | None:
+    model_type = cls.config_class.model_type
+    return _CONFIG_TYPES.get(cls.config_class) or (model_type if model_type in _SUB_CONFIGS else None)
 
 
 def _classes() -> list[tuple[str, str]]:
-    found = []
-    for family in FAMILIES:
+    """Every concrete model class of the modules of the supported families (``ALL_FAMILIES``), with the family
+    whose tiny config builds it (classes of other model types in the same module, e.g. data2vec's audio and vision
+    models, are not of a supported family)."""
+    found = {}
+    for family in ALL_FAMILIES:
         module = importlib.import_module(f"transformers.models.{family_module_name(family)}")
         for name in module.__all__:
             cls = getattr(module, name, None)
             concrete = isinstance(cls, type) and issubclass(cls, PreTrainedModel) and "Pretrained" not in name
-            if concrete and not name.endswith("PreTrainedModel"):
-                found.append((family, name))
-    return found
+            if concrete and not name.endswith("PreTrainedModel") and _family_of(cls) is not None:
+                found[name] = _family_of(cls)
+    return sorted((family, name) for name, family in found.items())
+
+
+def _config_for(family: str, name: str):
+    if family in _SUB_CONFIGS:
+        parent, part = _SUB_CONFIGS[family]
+        return getattr(config(parent), part)
+    if name == "BeitForSemanticSegmentation":  # its decoder reads four backbone stages
+        values = {k: v for k, v in config(family).to_dict().items() if k not in ("out_features", "stage_names")}
+        return tf.BeitConfig(**{**values, "num_hidden_layers": 4, "out_indices": [1, 2, 3, 4]})
+    return config(family)
 
 
 CLASSES = _classes()
@@ -35,16 +57,18 @@ CLASSES = _classes()
 def test_the_partial_classes_are_among_them():
     names = {name for _, name in CLASSES}
     assert {"T5EncoderModel", "T5ForTokenClassification", "BartForCausalLM", "MBartForCausalLM"} <= names
-    assert len(CLASSES) > 60
+    assert {family for family, _ in CLASSES} == set(ALL_FAMILIES) | {"siglip_text_model"}
+    assert len(CLASSES) > 220
 
 
 @pytest.mark.parametrize("family, name", CLASSES, ids=[name for _, name in CLASSES])
 def test_init_and_add_adapters_on_every_class(family, name):
-    model = adapters.init(getattr(tf, name)(config(family)))
+    model = adapters.init(getattr(tf, name)(_config_for(family, name)))
     model.add_adapter("a", config="seq_bn")
     model.add_adapter("l", config="lora")
     layers = [index for index, _ in model.iter_layers()]
-    assert layers == list(range(len(layers))) and sorted(model.get_adapter("a")) == layers
+    assert layers and layers == list(range(len(layers))) and sorted(model.get_adapter("a")) == layers
+    assert sorted(model.get_adapter("l")) == layers
 
 
 @pytest.mark.parametrize("name", ["T5EncoderModel", "T5ForTokenClassification"])

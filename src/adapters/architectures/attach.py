@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from ..composition import AdapterCompositionBlock
-from ..context import current_setup
+from ..context import current_setup, entered_call, left_call
 from .attention import (
     AttentionCall,
     add_attention_hook,
@@ -209,7 +209,11 @@ class AdapterRuntime:
         """Make ``call`` the call in progress on this thread inside the block (a gradient-checkpointing recompute
         re-binds the record of the forward it replays)."""
         with _thread_value(self._local, "call", call, None):
-            yield
+            entered_call(call)
+            try:
+                yield
+            finally:
+                left_call(call)
 
     @contextlib.contextmanager
     def routing(self, adapter_names: tuple[str | None, ...]) -> Iterator[None]:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..context import entered_call, left_call
 from .attach import ENTRY, HOOK_EXIT, AdapterRuntime, resolve_path
 from .call import CALL_KWARGS, FORWARD_OPTIONS
 from .routing import batch_size
@@ -64,6 +65,7 @@ def _enter(runtime: AdapterRuntime, module: nn.Module, args: tuple, kwargs: dict
         routed = taken.get("adapter_names") is not None or getattr(local, "routing", None) is not None
         batch = batch_size(args, kwargs) if routed else None
         local.call = runtime.new_call(taken, batch)
+        entered_call(local.call)
         if module.training and not torch.compiler.is_compiling():
             runtime.prepare_checkpointing()
     if not taken:
@@ -78,6 +80,7 @@ def _exit(runtime: AdapterRuntime, module: nn.Module, args: tuple, kwargs: dict,
     if local.depth <= 0:
         local.depth = 0
         local.call = None
+        left_call(call)
     if call is None or output is None or not call.options or not hasattr(output, "keys"):
         return None
     for option, key in FORWARD_OPTIONS.items():

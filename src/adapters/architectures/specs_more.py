@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .sites import ATTENTION_STORE, ENCODER_PROMPT, OUTPUT_STORE, bert_sites, ffn, plain_sites, post_ln, qkv
 from .spec import ArchitectureSpec, AttentionSite, BottleneckSite, InvertibleSite, LayerGroup, LoRASite, PromptSite
-from .specs_reference import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, bert_like, decoder, two_tower
+from .specs_reference import _SELF_ATTN, _UP_DOWN_LORA, GEMMA_LAYER, bert_like, clip_group, decoder, two_tower
 
 __all__ = ["MORE_SPECS"]
 
@@ -102,4 +102,12 @@ MORE_SPECS: tuple[ArchitectureSpec, ...] = (
         titles=("MPNet",),
     ),
     two_tower("siglip", ("siglip",), ("SigLIP",), None),
+    ArchitectureSpec(
+        name="siglip-vision",
+        model_types=("siglip_vision_model",),  # the generic fallback probes with token ids, which this model lacks
+        layer_groups=(clip_group("", "siglip_vision_model_self_prefix"),),
+        invertible=InvertibleSite(store="", first_layer="encoder.layers.0"),
+        prompt=ENCODER_PROMPT,
+        titles=("SigLIP (vision model)",),
+    ),
 )
