@@ -43,7 +43,9 @@ def _peft_made(base, peft_config, folder) -> torch.Tensor:
         for name, param in model.named_parameters():
             if any(k in name for k in ("lora_A", "lora_B")):
                 param.copy_(torch.randn_like(param) * 0.2)
-            elif any(k in name for k in ("ia3_l", "lora_magnitude_vector")):
+            elif "ia3_l" in name:
+                param.mul_(1 + 0.6 * torch.randn_like(param))
+            elif "lora_magnitude_vector" in name:
                 param.mul_(1 + 0.3 * torch.rand_like(param))
     model.eval()
     model.save_pretrained(folder)
@@ -72,7 +74,19 @@ PEFT_TO_OURS = {
         "llama",
         lambda: peft.LoraConfig(target_modules=["q_proj", "v_proj"], r=4, lora_alpha=16, use_dora=True),
     ),
+    "llama DoRA all adaptable": (
+        "llama",
+        lambda: peft.LoraConfig(target_modules=LLAMA_ALL, r=4, lora_alpha=8, use_dora=True),
+    ),
+    "bert IA3 q,v": ("bert", lambda: peft.IA3Config(target_modules=["query", "value"], feedforward_modules=[])),
+    "bert IA3 all adaptable": ("bert", lambda: peft.IA3Config(target_modules=BERT_ALL, feedforward_modules=[])),
     "llama IA3 (PEFT defaults)": ("llama", lambda: peft.IA3Config()),
+    "llama IA3 q,v": ("llama", lambda: peft.IA3Config(target_modules=["q_proj", "v_proj"], feedforward_modules=[])),
+    "llama IA3 all adaptable": ("llama", lambda: peft.IA3Config(target_modules=LLAMA_ALL, feedforward_modules=[])),
+    "llama IA3 all adaptable, down_proj as feed-forward": (
+        "llama",
+        lambda: peft.IA3Config(target_modules=LLAMA_ALL, feedforward_modules=["down_proj"]),
+    ),
     "causal llama all adaptable": (
         "causal-llama",
         lambda: peft.LoraConfig(target_modules=LLAMA_ALL, r=4, lora_alpha=8),
@@ -124,10 +138,15 @@ OURS_TO_PEFT = {
         "lora[r=4,alpha=16,attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]",
     ),
     "bert ia3": ("bert", "ia3"),
+    "bert ia3 q,v": ("bert", "ia3[attn_matrices=['q','v'],intermediate_lora=False]"),
+    "bert ia3 all adaptable": ("bert", "ia3[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "llama lora q,v": ("llama", "lora[leave_out=[0]]"),
     "llama lora all adaptable": ("llama", "lora[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "llama dora": ("llama", "dora"),
+    "llama dora all adaptable": ("llama", "dora[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "llama ia3": ("llama", "ia3"),
+    "llama ia3 q,v": ("llama", "ia3[attn_matrices=['q','v'],intermediate_lora=False]"),
+    "llama ia3 all adaptable": ("llama", "ia3[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "gpt2 lora on the fused q,v": ("gpt2", "lora"),
 }
 

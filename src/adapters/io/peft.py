@@ -14,7 +14,8 @@ What converts, exactly:
   unscaled one, so the scaling is folded into ``lora_B`` (``alpha`` becomes ``r``).
 * **(IA)³**: output scaling vectors ``ia3_l`` become ``lora_B``. PEFT's "feed-forward" vectors scale the *input* of
   a layer; for gated MLPs (Llama, Mistral, Qwen2) the input of ``down_proj`` is ``act(gate(x)) ⊙ up_proj(x)``, so
-  they equal scaling the output of ``up_proj``, which is what ours does. Elsewhere they raise.
+  they equal scaling the output of ``up_proj``, which is what ours does (multiplied with ``up_proj``'s own vector
+  when both are adapted). Elsewhere they raise.
 
 Our configs adapt the same kinds of layer in every layer not left out (attention q/k/v, the two feed-forward
 layers), so the adapted layers must form such a pattern; other targets (``o_proj``, ``gate_proj``, BERT's
@@ -104,11 +105,11 @@ def _check_options(cfg: dict[str, Any]) -> None:
         )
 
 
-def _place(sites: dict[str, LinearSite], grouped: dict[str, Any], redirect=None) -> dict[LinearSite, Any]:
-    """Map PEFT module paths to our sites (``redirect`` may re-target a path first); unknown ones raise."""
+def _place(sites: dict[str, LinearSite], grouped: dict[str, Any]) -> dict[LinearSite, Any]:
+    """Map PEFT module paths to our sites; unknown ones raise."""
     placed, unknown = {}, []
     for path, params in grouped.items():
-        site = find_site(sites, redirect(path) if redirect else path)
+        site = find_site(sites, path)
         if site is None:
             unknown.append(path)
         else:
@@ -205,11 +206,17 @@ def _ia3(model, name: str, cfg: dict, grouped: dict[str, dict]) -> tuple[Adapter
             return path[: -len(source)] + target
         return path
 
-    placed = _place(sites, grouped, redirect)
+    combined: dict[str, dict] = {}
+    for path, params in grouped.items():
+        if "ia3_l" not in params:
+            raise CheckpointError(f"The PEFT (IA)³ checkpoint lacks ia3_l for {path}.")
+        target_path = redirect(path)
+        if target_path in combined:  # up_proj's output vector and down_proj's input vector: their product
+            params = {"ia3_l": combined[target_path]["ia3_l"].reshape(-1) * params["ia3_l"].reshape(-1)}
+        combined[target_path] = params
+    placed = _place(sites, combined)
     tensors = {}
     for site, params in placed.items():
-        if "ia3_l" not in params:
-            raise CheckpointError(f"The PEFT (IA)³ checkpoint lacks ia3_l for {site.path}.")
         if site.has_bias and any(p == site.path or p.endswith(f".{site.path}") for p in moved):
             raise UnsupportedMethodError(f"{site.path} has a bias; its input scaling cannot be moved to its output.")
         tensors[f"{_model_keys(model, site, name)}.lora_B"] = params["ia3_l"].reshape(-1, 1)
