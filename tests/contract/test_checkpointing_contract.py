@@ -68,6 +68,8 @@ def _add_all(model) -> list[str]:
                 model.set_active_adapters(setup)  # refused where the model cannot run Parallel
                 model.set_active_adapters(None)
         except adapters.errors.AdapterError:
+            if method not in ("fuse", "parallel"):  # only a composition may be refused here
+                raise
             for name in names:
                 if name in model.adapters_config.adapters:
                     model.delete_adapter(name)
