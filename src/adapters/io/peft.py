@@ -9,9 +9,10 @@ What converts, exactly:
 
 * **LoRA**: ``A``/``B`` become ``lora_A``/``lora_B``; ``scaling = lora_alpha / r`` as ours (rsLoRA's
   ``lora_alpha / √r`` by adjusting ``alpha``). A fused projection (GPT-2's ``c_attn``) gets ``A`` once per part.
-* **DoRA** (``use_dora``) on layers without a bias. PEFT leaves the bias out of the magnitude scaling while ours (the
-  reference's) scales it, so layers with a bias raise. PEFT puts the scaled update in the weight norm and ours the
-  unscaled one, so the scaling is folded into ``lora_B`` (``alpha`` becomes ``r``).
+* **DoRA** (``use_dora``). PEFT leaves a layer's bias out of the magnitude scaling while ours by default (the
+  reference's) scales it, so DoRA on layers with a bias (BERT) loads with ``dora_unscaled_bias=True``, which
+  computes PEFT's formula. PEFT puts the scaled update in the weight norm and ours the unscaled one, so the scaling
+  is folded into ``lora_B`` (``alpha`` becomes ``r``).
 * **(IA)³**: output scaling vectors ``ia3_l`` become ``lora_B``. PEFT's "feed-forward" vectors scale the *input* of
   a layer; for gated MLPs (Llama, Mistral, Qwen2) the input of ``down_proj`` is ``act(gate(x)) ⊙ up_proj(x)``, so
   they equal scaling the output of ``up_proj``, which is what ours does (multiplied with ``up_proj``'s own vector
@@ -157,14 +158,7 @@ def _lora(model, name: str, cfg: dict, placed: dict[LinearSite, dict]) -> tuple[
     r, alpha = int(cfg.get("r", 8)), float(cfg.get("lora_alpha", 8))
     scaling = alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
     dora = bool(cfg.get("use_dora"))
-    if dora:
-        biased = sorted(site.path for site in placed if site.has_bias)
-        if biased:
-            raise UnsupportedMethodError(
-                f"PEFT's DoRA leaves a layer's bias out of the magnitude scaling; this library's DoRA (the "
-                f"reference's) scales it too, so DoRA on layers with a bias cannot be converted exactly "
-                f"({', '.join(biased[:3])}{', ...' if len(biased) > 3 else ''})."
-            )
+    unscaled_bias = dora and any(site.has_bias for site in placed)  # PEFT adds the bias after the scaling
     fold = dora and not math.isclose(scaling, 1.0)  # DoRA: the norm must see the scaled update, as PEFT's
     tensors = {}
     for site, params in placed.items():
@@ -183,6 +177,7 @@ def _lora(model, name: str, cfg: dict, placed: dict[LinearSite, dict]) -> tuple[
         alpha=float(r) if fold else scaling * r,
         dropout=float(cfg.get("lora_dropout", 0.0) or 0.0),
         use_dora=dora,
+        dora_unscaled_bias=unscaled_bias,
     )
     return config, tensors
 
