@@ -71,7 +71,7 @@ def test_mapping_access_over_fields():
     assert config.get("no_such_key", "fallback") == "fallback"
     assert "r" in config and "no_such_key" not in config
     assert list(config)[:3] == ["architecture", "selfattn_lora", "intermediate_lora"]
-    assert len(config) == 17
+    assert len(config) == 18  # was 17 before dora_unscaled_bias
     assert dict(config)["attn_matrices"] == ["q", "v"]
     with pytest.raises(KeyError):
         config["no_such_key"]

@@ -7,6 +7,7 @@ from adapters.configuration import (
     AdapterPlusConfig,
     ConfigUnion,
     DiReftConfig,
+    DoRAConfig,
     DoubleSeqBnConfig,
     LoRAConfig,
     NoReftConfig,
@@ -86,3 +87,17 @@ def test_new_fields_at_default_do_not_change_hash():
     assert get_adapter_config_hash(union) == get_adapter_config_hash(reference_style)
     # DiReFT's subtract_projection=False is falsy and dropped, as in the reference where it was not a field.
     assert get_adapter_config_hash(DiReftConfig()) == get_adapter_config_hash(NoReftConfig())
+
+
+def test_dora_unscaled_bias_hashes_only_when_set():
+    """``dora_unscaled_bias`` is new: at its default every LoRA-family hash equals the reference's; True differs."""
+    for identifier in ("lora", "dora", "dvora", "ia3", "vera", "mtl_lora", "unipelt"):  # dict form, field present
+        data = ADAPTER_CONFIG_MAP[identifier].to_dict()
+        assert get_adapter_config_hash(data) == REFERENCE_HASHES[identifier]
+    without = {k: v for k, v in DoRAConfig().to_dict().items() if k != "dora_unscaled_bias"}
+    assert get_adapter_config_hash(without) == get_adapter_config_hash(DoRAConfig())
+    unscaled = DoRAConfig(dora_unscaled_bias=True)
+    assert get_adapter_config_hash(unscaled) != get_adapter_config_hash(DoRAConfig())
+    assert get_adapter_config_hash(ConfigUnion(unscaled, SeqBnConfig())) != get_adapter_config_hash(
+        ConfigUnion(DoRAConfig(), SeqBnConfig())
+    )

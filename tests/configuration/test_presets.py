@@ -121,6 +121,7 @@ LORA = {
     "init_weights_seed": None,
     "use_gating": False,
     "use_dora": False,
+    "dora_unscaled_bias": False,  # not in the reference: PEFT-style DoRA bias (see LoRAConfig)
     "vera_d": None,
     "vera_b": None,
     "dtype": None,

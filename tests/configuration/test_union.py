@@ -72,7 +72,7 @@ def test_to_dict_and_indexing():
     assert union["architecture"] == "union"
     assert list(union)[:2] == ["0.architecture", "0.selfattn_lora"]
     assert "1.mh_adapter" in list(union)
-    assert len(union) == 17 + 33
+    assert len(union) == 18 + 33
     with pytest.raises(KeyError):
         union["2.r"]
     with pytest.raises(IndexError):

@@ -32,7 +32,7 @@ def test_fields_table_lists_every_field_with_its_default(tables):
     table = tables.fields_table("LoRAConfig")
     assert "| `r` | `8` | Rank of the update. |" in table
     assert '| `attn_matrices` | `["q", "v"]` |' in table
-    assert len(table.strip().splitlines()) == 2 + 16  # header, rule, one row per field
+    assert len(table.strip().splitlines()) == 2 + 17  # header, rule, one row per field
 
 
 def test_presets_table_shows_only_differences(tables):

@@ -204,3 +204,18 @@ def test_find_in_index_refuses_ambiguous_and_malformed_identifiers():
     with pytest.raises(AdapterConfigError, match="not an AdapterHub identifier"):
         find_in_index("a/b/c", "bert-base-uncased", index_file=INDEX)
     assert parse_identifier("https://example.org/x.zip") is None
+
+
+def test_a_local_folder_comes_before_a_hub_repo_of_the_same_name(tmp_path, offline_hub, monkeypatch):
+    local, expected_local = _save(tmp_path, "sst", "seq_bn", seed=6)
+    hub, expected_hub = _save(tmp_path, "sst", "seq_bn", seed=7)
+    _hub_cache(offline_hub, "someone/sst-adapter", hub)
+    model = adapter_model("bert")
+    model.load_adapter("someone/sst-adapter", cache_dir=offline_hub, set_active=True)
+    torch.testing.assert_close(output(model, inputs("bert")), expected_hub, atol=0, rtol=0)
+    shutil.copytree(local, tmp_path / "cwd" / "someone" / "sst-adapter")
+    monkeypatch.chdir(tmp_path / "cwd")  # now "someone/sst-adapter" is also a local folder: the reference's order
+    model = adapter_model("bert")
+    model.load_adapter("someone/sst-adapter", cache_dir=offline_hub, set_active=True)
+    torch.testing.assert_close(output(model, inputs("bert")), expected_local, atol=0, rtol=0)
+    assert not torch.equal(expected_local, expected_hub)

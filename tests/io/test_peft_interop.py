@@ -35,6 +35,21 @@ def _causal_llama() -> torch.nn.Module:
     return tf.LlamaForCausalLM(config("llama")).eval()
 
 
+def _base(family: str) -> torch.nn.Module:
+    """The tiny base model; BERT's linear biases get random values (transformers initialises them to zero, which
+    would hide how the bias is treated, e.g. by DoRA)."""
+    if family == "causal-llama":
+        return _causal_llama()
+    model = build(family)
+    if family == "bert":
+        generator = torch.Generator().manual_seed(5)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                    module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.5)
+    return model
+
+
 def _peft_made(base, peft_config, folder) -> torch.Tensor:
     """Wrap a copy of ``base`` with PEFT, give every adapter weight a random value, save, return its output."""
     torch.manual_seed(7)
@@ -43,7 +58,9 @@ def _peft_made(base, peft_config, folder) -> torch.Tensor:
         for name, param in model.named_parameters():
             if any(k in name for k in ("lora_A", "lora_B")):
                 param.copy_(torch.randn_like(param) * 0.2)
-            elif any(k in name for k in ("ia3_l", "lora_magnitude_vector")):
+            elif "ia3_l" in name:
+                param.mul_(1 + 0.6 * torch.randn_like(param))
+            elif "lora_magnitude_vector" in name:
                 param.mul_(1 + 0.3 * torch.rand_like(param))
     model.eval()
     model.save_pretrained(folder)
@@ -72,7 +89,27 @@ PEFT_TO_OURS = {
         "llama",
         lambda: peft.LoraConfig(target_modules=["q_proj", "v_proj"], r=4, lora_alpha=16, use_dora=True),
     ),
+    "llama DoRA all adaptable": (
+        "llama",
+        lambda: peft.LoraConfig(target_modules=LLAMA_ALL, r=4, lora_alpha=8, use_dora=True),
+    ),
+    "bert DoRA q,v (biased layers)": (
+        "bert",
+        lambda: peft.LoraConfig(target_modules=["query", "value"], r=4, lora_alpha=8, use_dora=True),
+    ),
+    "bert DoRA all adaptable (biased layers)": (
+        "bert",
+        lambda: peft.LoraConfig(target_modules=BERT_ALL, r=4, lora_alpha=4, use_dora=True),
+    ),
+    "bert IA3 q,v": ("bert", lambda: peft.IA3Config(target_modules=["query", "value"], feedforward_modules=[])),
+    "bert IA3 all adaptable": ("bert", lambda: peft.IA3Config(target_modules=BERT_ALL, feedforward_modules=[])),
     "llama IA3 (PEFT defaults)": ("llama", lambda: peft.IA3Config()),
+    "llama IA3 q,v": ("llama", lambda: peft.IA3Config(target_modules=["q_proj", "v_proj"], feedforward_modules=[])),
+    "llama IA3 all adaptable": ("llama", lambda: peft.IA3Config(target_modules=LLAMA_ALL, feedforward_modules=[])),
+    "llama IA3 all adaptable, down_proj as feed-forward": (
+        "llama",
+        lambda: peft.IA3Config(target_modules=LLAMA_ALL, feedforward_modules=["down_proj"]),
+    ),
     "causal llama all adaptable": (
         "causal-llama",
         lambda: peft.LoraConfig(target_modules=LLAMA_ALL, r=4, lora_alpha=8),
@@ -84,7 +121,7 @@ PEFT_TO_OURS = {
 @pytest.mark.parametrize("case", list(PEFT_TO_OURS))
 def test_peft_made_adapters_load_with_the_same_outputs(tmp_path, case):
     family, make_config = PEFT_TO_OURS[case]
-    base = _causal_llama() if family == "causal-llama" else build(family)
+    base = _base(family)
     family = family.removeprefix("causal-")
     expected = _run(_peft_made(base, make_config(), tmp_path / "peft-adapter"), family)
     model = _ours(base)
@@ -123,11 +160,21 @@ OURS_TO_PEFT = {
         "bert",
         "lora[r=4,alpha=16,attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]",
     ),
+    "bert dora q,v, bias after the scaling": ("bert", "dora[dora_unscaled_bias=True]"),
+    "bert dora all adaptable, bias after the scaling": (
+        "bert",
+        "dora[dora_unscaled_bias=True,attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]",
+    ),
     "bert ia3": ("bert", "ia3"),
+    "bert ia3 q,v": ("bert", "ia3[attn_matrices=['q','v'],intermediate_lora=False]"),
+    "bert ia3 all adaptable": ("bert", "ia3[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "llama lora q,v": ("llama", "lora[leave_out=[0]]"),
     "llama lora all adaptable": ("llama", "lora[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "llama dora": ("llama", "dora"),
+    "llama dora all adaptable": ("llama", "dora[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "llama ia3": ("llama", "ia3"),
+    "llama ia3 q,v": ("llama", "ia3[attn_matrices=['q','v'],intermediate_lora=False]"),
+    "llama ia3 all adaptable": ("llama", "ia3[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True]"),
     "gpt2 lora on the fused q,v": ("gpt2", "lora"),
 }
 
@@ -135,7 +182,7 @@ OURS_TO_PEFT = {
 @pytest.mark.parametrize("case", list(OURS_TO_PEFT))
 def test_exported_adapters_give_the_same_outputs_in_peft(tmp_path, case):
     family, adapter_config = OURS_TO_PEFT[case]
-    base = build(family)
+    base = _base(family)
     model = _ours(base)
     model.add_adapter("a", config=adapter_config, set_active=True)
     randomize_adapter(model, "a")
@@ -158,7 +205,6 @@ def test_exported_adapters_give_the_same_outputs_in_peft(tmp_path, case):
     [
         ("bert", lambda: peft.LoraConfig(target_modules="all-linear"), r"attention\.output\.dense.*pooler\.dense"),
         ("llama", lambda: peft.LoraConfig(target_modules="all-linear"), r"layers\.0\.mlp\.gate_proj.*o_proj"),
-        ("bert", lambda: peft.LoraConfig(target_modules=["query", "value"], use_dora=True), "bias"),
         ("bert", lambda: peft.IA3Config(), "scales the input of its feed-forward modules"),
         (
             "bert",
@@ -212,9 +258,31 @@ def test_exporting_what_peft_cannot_represent_raises_and_writes_nothing(tmp_path
     assert not (tmp_path / "out").exists()
 
 
-def test_exporting_dora_on_layers_with_a_bias_raises(tmp_path):
-    model = adapter_model("bert")
-    model.add_adapter("a", config="dora")
-    with pytest.raises(UnsupportedMethodError, match="bias"):
+@pytest.mark.parametrize(
+    ("family", "adapter_config", "message"),
+    [
+        ("bert", "dora", "dora_unscaled_bias=False .* adds the bias after the magnitude scaling"),
+        ("gpt2", "dora[dora_unscaled_bias=True]", "fused projections"),
+    ],
+)
+def test_exporting_dora_on_layers_with_a_bias_or_fused_raises(tmp_path, family, adapter_config, message):
+    model = adapter_model(family)
+    model.add_adapter("a", config=adapter_config)
+    with pytest.raises(UnsupportedMethodError, match=message):
         export_to_peft(model, "a", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_peft_dora_on_biased_layers_loads_with_the_bias_after_the_scaling(tmp_path):
+    base = _base("bert")
+    config_ = peft.LoraConfig(target_modules=["query", "value"], r=2, use_dora=True)
+    expected = _run(_peft_made(base, config_, tmp_path / "d"), "bert")
+    model = _ours(base)
+    model.load_adapter(str(tmp_path / "d"), load_as="d", set_active=True)
+    loaded = model.adapters_config.get("d")
+    assert loaded.use_dora and loaded.dora_unscaled_bias and (loaded.r, loaded.alpha) == (2, 2.0)
+    torch.testing.assert_close(_run(model, "bert"), expected, atol=ATOL, rtol=0)
+    for module in model.modules():  # the reference's DoRA (bias scaled too) gives other outputs here
+        if getattr(module, "use_dora", False) is True:
+            module.dora_unscaled_bias = False
+    assert (_run(model, "bert") - expected).abs().max() > 1e-3

@@ -10,6 +10,7 @@ import zipfile
 import pytest
 import torch
 
+import adapters.io.download as download
 from adapters.errors import AdapterFileNotFoundError, UnsafeArchiveError
 from contract.helpers import adapter_model, randomize_adapter
 from tiny_models import inputs, output
@@ -132,3 +133,14 @@ def test_a_malicious_archive_url_is_refused_and_writes_nothing_outside_the_cache
     assert all(p.startswith("deep") for p in written)  # the cache and its parents only
     assert not [p for p in written if p.endswith("-extracted") or "escaped" in p]
     assert not model.has_adapters()
+
+
+def test_a_download_over_the_size_limit_is_refused_and_leaves_nothing(saved, http_server, tmp_path):
+    folder, _ = saved
+    _zip_folder(folder, http_server.root / "sst.zip")
+    size = (http_server.root / "sst.zip").stat().st_size
+    cache = tmp_path / "cache"
+    with pytest.raises(AdapterFileNotFoundError, match=f"exceeds the size limit of {size - 1} bytes"):
+        download.resolve_url(http_server.url + "sst.zip", cache_dir=cache, max_bytes=size - 1)
+    assert _tree(cache) == []  # no partial file, no metadata
+    assert download.resolve_url(http_server.url + "sst.zip", cache_dir=cache, max_bytes=size).is_dir()

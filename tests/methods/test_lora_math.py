@@ -289,3 +289,50 @@ def test_gated_t5_feed_forward_adapts_wi_1_as_the_reference():
     model.add_adapter("a", config="ia3", set_active=True)
     keys = [k for k in model.state_dict() if ".loras.a." in k and "DenseReluDense" in k]
     assert keys and all(".DenseReluDense.wi_1.loras.a." in k for k in keys)
+
+
+@pytest.mark.parametrize("spec", ["dora[r=4, alpha=8, dora_unscaled_bias=True]", "dvora[dora_unscaled_bias=True]"])
+def test_dora_with_an_unscaled_bias_adds_the_bias_after_the_magnitude(spec):
+    model = adapter_model("bert")
+    path = "encoder.layer.0.attention.self.query"
+    linear = _layer(model, path)
+    with torch.no_grad():
+        linear.bias.normal_()
+    weight, bias = linear.weight.detach().clone(), linear.bias.detach().clone()
+    model.add_adapter("a", config=spec, set_active=True)
+    randomize_adapter(model, "a")
+    x, y = _capture(model, path, inputs("bert"))
+    dora = linear.loras["a"]
+    delta = dora.delta_weight()
+    factor = dora.m.weight[:, 0] / torch.linalg.norm(weight + delta, dim=1)
+    expected = factor * (x @ weight.t() + x @ delta.t() * dora.scaling) + bias
+    torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
+    scaled = factor * (_plain(linear, x) + x @ delta.t() * dora.scaling)  # the reference's: the bias scaled too
+    assert (y - scaled).abs().max() > 1e-2
+    model.merge_adapter("a")
+    assert torch.equal(linear.bias, bias)  # the bias stays outside the scaling
+    torch.testing.assert_close(_capture(model, path, inputs("bert"))[1], y, atol=1e-5, rtol=0)
+    model.reset_adapter()
+    assert torch.equal(linear.weight, weight) and torch.equal(linear.bias, bias)
+
+
+def test_dora_with_an_unscaled_bias_on_routed_rows():
+    """MultiTask routes each example to one adapter and finishes its rows with that adapter's own mode."""
+    model = adapter_model("bert")
+    with torch.no_grad():
+        for layer in model.encoder.layer:
+            layer.attention.self.value.bias.normal_()
+    model.add_adapter("a", config="dora[dora_unscaled_bias=True]")
+    model.add_adapter("b", config="dora")
+    randomize_adapter(model, "a")
+    randomize_adapter(model, "b", seed=9)
+    batch = inputs("bert")
+    size = batch["input_ids"].shape[0]
+    model.set_active_adapters(MultiTask("a", "b"))
+    task_ids = ["a"] * (size // 2) + ["b"] * (size - size // 2)
+    with torch.no_grad():
+        routed = model(**batch, task_ids=task_ids).last_hidden_state
+    for name in ("a", "b"):
+        model.set_active_adapters(name)
+        rows = torch.tensor([i for i, t in enumerate(task_ids) if t == name])
+        torch.testing.assert_close(routed[rows], output(model, batch)[rows], atol=1e-5, rtol=0)

@@ -264,3 +264,43 @@ def test_load_adapter_with_dtype(tmp_path):
     assert set(_adapter_param_dtypes(model, "b").values()) == {BF16}
     out = output(model, inputs("llama"))
     assert out.dtype == BF16 and (out.float() - expected).abs().max() < BF16_TOLERANCE
+
+
+DEVICE_METHODS = (
+    "seq_bn",
+    "par_bn",
+    "compacter[reduction_factor=4]",
+    "seq_bn_inv",
+    "lora[intermediate_lora=True, output_lora=True]",
+    "ia3",
+    "dora",
+    "vera",
+    "mtl_lora",
+    "prefix_tuning[prefix_length=3, bottleneck_size=8]",
+    "prompt_tuning[prompt_length=3]",
+    "loreft",
+)
+
+
+@pytest.mark.parametrize("config", DEVICE_METHODS)
+def test_adapters_follow_the_device_of_the_module_they_attach_to(config):
+    """A model split over two devices (layer 1 on ``meta``, the only second device here): adapters inside a layer
+    are created on that layer's device; model-level parts (prefix pool, prompt, invertible adapter, shared Compacter
+    and VeRA matrices) on the embeddings' device."""
+    model = build("llama")
+    base_keys = set(model.state_dict())
+    model.layers[1].to("meta")
+    adapters.init(model)
+    model.add_adapter("a", config=config)
+    devices: dict[str, set[str]] = {}
+    for name, param in model.named_parameters():
+        if name not in base_keys:
+            where = name.split(".")[0] + ("." + name.split(".")[1] if name.startswith("layers.") else "")
+            devices.setdefault(where, set()).add(param.device.type)
+    per_layer = {"layers.0": {"cpu"}, "layers.1": {"meta"}}
+    model_level = {k: v for k, v in devices.items() if not k.startswith("layers.")}
+    if config.startswith(("prefix", "prompt")):  # one model-level module
+        assert set(devices) == set(model_level) and model_level
+    else:
+        assert {k: v for k, v in devices.items() if k.startswith("layers.")} == per_layer
+    assert set().union(*model_level.values()) <= {"cpu"}

@@ -36,7 +36,11 @@ HASH_IGNORED_DEFAULTS: dict[str, Any] = {
 
 # Fields this library added (the reference had them as class attributes); dropped at their default value, also
 # in union members, so that hashes equal the reference's.
-_NEW_FIELD_DEFAULTS: dict[str, Any] = {"subtract_projection": True, "random_uniform_scale": 0.5}
+_NEW_FIELD_DEFAULTS: dict[str, Any] = {
+    "subtract_projection": True,
+    "random_uniform_scale": 0.5,
+    "dora_unscaled_bias": False,
+}
 
 
 def _drop_new_field_defaults(config: dict[str, Any]) -> dict[str, Any]:

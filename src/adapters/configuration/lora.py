@@ -42,6 +42,9 @@ class LoRAConfig(AdapterConfig):
         init_weights_seed: Seed for initializing the weights (``None``: not seeded).
         use_gating: Replace the fixed scaling by a learned gate.
         use_dora: Decompose into magnitude and direction (DoRA).
+        dora_unscaled_bias: With DoRA on a layer with a bias, add the bias after the magnitude scaling
+            (``m/‖W+ΔW‖ ⊙ (W x + s ΔW x) + b``, PEFT's DoRA); ``False`` (the reference's): the bias is scaled too
+            (``m/‖W+ΔW‖ ⊙ (W x + b + s ΔW x)``). No effect without ``use_dora`` or on layers without a bias.
         vera_d: Initial value of VeRA's trainable scaling vector ``d``; a number enables VeRA.
         vera_b: Initial value of VeRA's trainable scaling vector ``b``; a number enables VeRA.
         dtype: Name of the torch dtype of the added weights (``None``: the layer's dtype).
@@ -62,6 +65,7 @@ class LoRAConfig(AdapterConfig):
     init_weights_seed: int | None = None
     use_gating: bool = False
     use_dora: bool = False
+    dora_unscaled_bias: bool = False
     vera_d: float | None = None
     vera_b: float | None = None
     dtype: str | None = None

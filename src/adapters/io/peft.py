@@ -9,12 +9,14 @@ What converts, exactly:
 
 * **LoRA**: ``A``/``B`` become ``lora_A``/``lora_B``; ``scaling = lora_alpha / r`` as ours (rsLoRA's
   ``lora_alpha / √r`` by adjusting ``alpha``). A fused projection (GPT-2's ``c_attn``) gets ``A`` once per part.
-* **DoRA** (``use_dora``) on layers without a bias. PEFT leaves the bias out of the magnitude scaling while ours (the
-  reference's) scales it, so layers with a bias raise. PEFT puts the scaled update in the weight norm and ours the
-  unscaled one, so the scaling is folded into ``lora_B`` (``alpha`` becomes ``r``).
+* **DoRA** (``use_dora``). PEFT leaves a layer's bias out of the magnitude scaling while ours by default (the
+  reference's) scales it, so DoRA on layers with a bias (BERT) loads with ``dora_unscaled_bias=True``, which
+  computes PEFT's formula. PEFT puts the scaled update in the weight norm and ours the unscaled one, so the scaling
+  is folded into ``lora_B`` (``alpha`` becomes ``r``).
 * **(IA)³**: output scaling vectors ``ia3_l`` become ``lora_B``. PEFT's "feed-forward" vectors scale the *input* of
   a layer; for gated MLPs (Llama, Mistral, Qwen2) the input of ``down_proj`` is ``act(gate(x)) ⊙ up_proj(x)``, so
-  they equal scaling the output of ``up_proj``, which is what ours does. Elsewhere they raise.
+  they equal scaling the output of ``up_proj``, which is what ours does (multiplied with ``up_proj``'s own vector
+  when both are adapted). Elsewhere they raise.
 
 Our configs adapt the same kinds of layer in every layer not left out (attention q/k/v, the two feed-forward
 layers), so the adapted layers must form such a pattern; other targets (``o_proj``, ``gate_proj``, BERT's
@@ -104,11 +106,11 @@ def _check_options(cfg: dict[str, Any]) -> None:
         )
 
 
-def _place(sites: dict[str, LinearSite], grouped: dict[str, Any], redirect=None) -> dict[LinearSite, Any]:
-    """Map PEFT module paths to our sites (``redirect`` may re-target a path first); unknown ones raise."""
+def _place(sites: dict[str, LinearSite], grouped: dict[str, Any]) -> dict[LinearSite, Any]:
+    """Map PEFT module paths to our sites; unknown ones raise."""
     placed, unknown = {}, []
     for path, params in grouped.items():
-        site = find_site(sites, redirect(path) if redirect else path)
+        site = find_site(sites, path)
         if site is None:
             unknown.append(path)
         else:
@@ -156,14 +158,7 @@ def _lora(model, name: str, cfg: dict, placed: dict[LinearSite, dict]) -> tuple[
     r, alpha = int(cfg.get("r", 8)), float(cfg.get("lora_alpha", 8))
     scaling = alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
     dora = bool(cfg.get("use_dora"))
-    if dora:
-        biased = sorted(site.path for site in placed if site.has_bias)
-        if biased:
-            raise UnsupportedMethodError(
-                f"PEFT's DoRA leaves a layer's bias out of the magnitude scaling; this library's DoRA (the "
-                f"reference's) scales it too, so DoRA on layers with a bias cannot be converted exactly "
-                f"({', '.join(biased[:3])}{', ...' if len(biased) > 3 else ''})."
-            )
+    unscaled_bias = dora and any(site.has_bias for site in placed)  # PEFT adds the bias after the scaling
     fold = dora and not math.isclose(scaling, 1.0)  # DoRA: the norm must see the scaled update, as PEFT's
     tensors = {}
     for site, params in placed.items():
@@ -182,6 +177,7 @@ def _lora(model, name: str, cfg: dict, placed: dict[LinearSite, dict]) -> tuple[
         alpha=float(r) if fold else scaling * r,
         dropout=float(cfg.get("lora_dropout", 0.0) or 0.0),
         use_dora=dora,
+        dora_unscaled_bias=unscaled_bias,
     )
     return config, tensors
 
@@ -205,11 +201,17 @@ def _ia3(model, name: str, cfg: dict, grouped: dict[str, dict]) -> tuple[Adapter
             return path[: -len(source)] + target
         return path
 
-    placed = _place(sites, grouped, redirect)
+    combined: dict[str, dict] = {}
+    for path, params in grouped.items():
+        if "ia3_l" not in params:
+            raise CheckpointError(f"The PEFT (IA)³ checkpoint lacks ia3_l for {path}.")
+        target_path = redirect(path)
+        if target_path in combined:  # up_proj's output vector and down_proj's input vector: their product
+            params = {"ia3_l": combined[target_path]["ia3_l"].reshape(-1) * params["ia3_l"].reshape(-1)}
+        combined[target_path] = params
+    placed = _place(sites, combined)
     tensors = {}
     for site, params in placed.items():
-        if "ia3_l" not in params:
-            raise CheckpointError(f"The PEFT (IA)³ checkpoint lacks ia3_l for {site.path}.")
         if site.has_bias and any(p == site.path or p.endswith(f".{site.path}") for p in moved):
             raise UnsupportedMethodError(f"{site.path} has a bias; its input scaling cannot be moved to its output.")
         tensors[f"{_model_keys(model, site, name)}.lora_B"] = params["ia3_l"].reshape(-1, 1)

@@ -9,10 +9,13 @@ matches either class.
 
 What converts: LoRA (a fused projection such as GPT-2's ``c_attn`` becomes one PEFT LoRA of rank ``parts·r``, with a
 block-structured ``B``; its rank goes into ``rank_pattern``), (IA)³ (as PEFT output-scaling vectors,
-``feedforward_modules=[]``) and DoRA with ``alpha == r`` on layers without a bias (see :mod:`adapters.io.peft` for
-why). Everything else raises :class:`~adapters.errors.UnsupportedMethodError` saying why: other methods (PEFT has no
-bottleneck adapters, its prefix tuning differs), VeRA/DVoRA (shared random matrices in another layout), MTL-LoRA,
-gated adapters (the gate depends on the input) and unions. A prediction head is not exported (warning).
+``feedforward_modules=[]``) and DoRA with ``alpha == r`` (see :mod:`adapters.io.peft` for why) on layers without a
+bias, or on layers with a bias when the adapter has ``dora_unscaled_bias=True`` (PEFT's formula; with the default, the
+reference's, the bias is scaled too and the export raises). Everything else raises
+:class:`~adapters.errors.UnsupportedMethodError` saying why: DoRA on a fused projection (GPT-2's ``c_attn``), other
+methods (PEFT has no bottleneck adapters, its prefix tuning differs), VeRA/DVoRA (shared random matrices in another
+layout), MTL-LoRA, gated adapters (the gate depends on the input) and unions. A prediction head is not exported
+(warning).
 """
 
 from __future__ import annotations
@@ -119,11 +122,18 @@ def _common_config(model, sites: list[LinearSite]) -> dict:
 
 def _lora_checkpoint(model, grouped, config: LoRAConfig) -> tuple[dict, dict]:
     if config.use_dora:
-        bad = sorted(s.path for s in grouped if s.has_bias or len(s.matrices) > 1)
-        if bad:
+        fused = sorted(s.path for s in grouped if len(s.matrices) > 1)
+        biased = [] if config.dora_unscaled_bias else sorted(s.path for s in grouped if s.has_bias)
+        if fused:
             raise UnsupportedMethodError(
-                "Cannot export a DoRA adapter on layers with a bias or fused projections to PEFT: PEFT's DoRA leaves "
-                f"the bias out of the magnitude scaling and this library's scales it ({', '.join(bad[:3])})."
+                "Cannot export a DoRA adapter on fused projections to PEFT: its magnitudes cover only the adapted "
+                f"parts of the layer, PEFT's one per output unit of the whole layer ({', '.join(fused[:3])})."
+            )
+        if biased:
+            raise UnsupportedMethodError(
+                "Cannot export a DoRA adapter with dora_unscaled_bias=False (the reference's DoRA, which scales the "
+                "bias too) on layers with a bias to PEFT: PEFT's DoRA adds the bias after the magnitude scaling "
+                f"({', '.join(biased[:3])}). An adapter trained with dora_unscaled_bias=True exports."
             )
     weights, ranks = {}, {}
     for site, params in grouped.items():

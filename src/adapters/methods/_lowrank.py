@@ -49,6 +49,7 @@ class LowRankModule(nn.Module):
         if config.use_gating:
             self.gate = nn.Linear(in_features, groups)
             nn.init.normal_(self.gate.weight, std=0.02)
+        self.dora_unscaled_bias = bool(config.use_dora and config.dora_unscaled_bias)
         if config.use_dora:
             self.m = nn.Linear(1, groups * out_features, bias=False)
 

@@ -10,6 +10,12 @@ with ``ΔW`` the unscaled update (``B A``) in the norm and ``s = alpha / r`` on 
 ``ΔW = 0`` and ``m = ‖W‖``, so the layer is unchanged. Merging folds the same function into ``W`` and ``b``
 (:func:`merged_rows`), so merged and unmerged outputs agree; the reference's merge leaves the bias unscaled and its
 reset does not restore ``W``.
+
+With ``dora_unscaled_bias=True`` (PEFT's DoRA) the bias is added after the scaling::
+
+    y = m / ‖W + ΔW‖_row ⊙ (W x + s · ΔW x) + b
+
+computed from the layer output ``W x + b`` as ``f ⊙ (W x + b + s · ΔW x) + (1 − f) ⊙ b`` with ``f = m / ‖W + ΔW‖``.
 """
 
 from __future__ import annotations
@@ -24,10 +30,20 @@ def row_norms(weight_rows: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     return torch.linalg.norm(weight_rows.to(delta.dtype) + delta, dim=1)
 
 
-def apply_magnitude(output: torch.Tensor, hidden: torch.Tensor, magnitude: torch.Tensor, norm: torch.Tensor):
-    """``m / ‖W + ΔW‖ ⊙ (output + hidden)`` for a layer output chunk of ``len(magnitude)`` units."""
+def apply_magnitude(
+    output: torch.Tensor,
+    hidden: torch.Tensor,
+    magnitude: torch.Tensor,
+    norm: torch.Tensor,
+    unscaled_bias: torch.Tensor | None = None,
+):
+    """``m / ‖W + ΔW‖ ⊙ (output + hidden)`` for a layer output chunk of ``len(magnitude)`` units; with
+    ``unscaled_bias`` (the chunk's bias rows) that bias is kept out of the scaling (``+ (1 − f) ⊙ b``)."""
     factor = (magnitude.view(-1) / norm).to(output.dtype)
-    return factor * (output + hidden.to(output.dtype))
+    result = factor * (output + hidden.to(output.dtype))
+    if unscaled_bias is not None:
+        result = result + (1 - factor) * unscaled_bias.to(output.dtype)
+    return result
 
 
 def merged_rows(
@@ -36,8 +52,12 @@ def merged_rows(
     delta: torch.Tensor,
     scaling: float,
     magnitude: torch.Tensor,
+    unscaled_bias: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The weight and bias rows that make a plain linear layer compute the DoRA output (float32 tensors)."""
+    """The weight and bias rows that make a plain linear layer compute the DoRA output (float32 tensors); with
+    ``unscaled_bias`` the bias stays as it is."""
     factor = magnitude.view(-1) / torch.linalg.norm(weight_rows + delta, dim=1)
     rows = factor[:, None] * (weight_rows + scaling * delta)
-    return rows, (None if bias_rows is None else factor * bias_rows)
+    if bias_rows is None or unscaled_bias:
+        return rows, bias_rows
+    return rows, factor * bias_rows

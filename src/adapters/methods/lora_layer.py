@@ -250,12 +250,18 @@ class LoRALayer(nn.ModuleDict):
                 chunks[j] = chunks[j] + hidden.to(output.dtype)
         return torch.cat(chunks, dim=-1) if self.n_groups > 1 else chunks[0]
 
-    def _dora_norms(self, module: LowRankModule) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    def _dora_norms(self, module: LowRankModule) -> dict[int, tuple[torch.Tensor, ...]]:
+        """Per output group: ``(magnitude, ‖W + ΔW‖, bias kept out of the scaling or None)``."""
         size, weight, delta = self.group_size, weight_rows(self.linear), module.delta_weight()
+        bias = self.linear.bias if module.dora_unscaled_bias else None
         norms = {}
         for k, j in enumerate(module.group_index):
-            rows = slice(k * size, (k + 1) * size)
-            norms[j] = (module.m.weight[rows], row_norms(weight[j * size : (j + 1) * size], delta[rows]))
+            rows, part = slice(k * size, (k + 1) * size), slice(j * size, (j + 1) * size)
+            norms[j] = (
+                module.m.weight[rows],
+                row_norms(weight[part], delta[rows]),
+                None if bias is None else bias[part],
+            )
         return norms
 
     # merging -----------------------------------------------------------------------------------------------------
@@ -280,7 +286,9 @@ class LoRALayer(nn.ModuleDict):
                 elif module.use_dora:
                     magnitude = module.m.weight.float()[k * size : (k + 1) * size]
                     b_part = None if bias is None else bias_rows[part]
-                    new_rows[part], merged_bias = merged_rows(rows[part], b_part, d, module.scaling, magnitude)
+                    new_rows[part], merged_bias = merged_rows(
+                        rows[part], b_part, d, module.scaling, magnitude, module.dora_unscaled_bias
+                    )
                     if bias is not None:
                         new_bias[part] = merged_bias
                 else:
