@@ -100,18 +100,22 @@ def test_lora_average_is_the_weighted_sum_of_linear_outputs():
 
 # ---- model level: BatchSplit and Parallel equal separate runs, padding included ----------------------------------
 @pytest.mark.parametrize(
-    ("family", "config"),
+    ("family", "config", "other"),
     [
-        ("bert", "seq_bn"),
-        ("bert", "lora"),
-        ("gpt2", "double_seq_bn"),
-        ("llama", "lora"),
-        ("t5", "par_bn"),
-        ("bart", "ia3"),
+        ("bert", "seq_bn", None),
+        ("bert", "lora", None),
+        ("gpt2", "double_seq_bn", None),
+        ("llama", "lora", None),
+        ("t5", "par_bn", None),
+        ("bart", "ia3", None),
+        # each slice is finished with its own adapter: DoRA magnitudes, (IA)³ scaling next to an additive LoRA
+        ("bert", "dora", None),
+        ("llama", "dora", "lora"),
+        ("bert", "lora", "ia3"),
     ],
 )
-def test_batch_split_equals_running_the_slices_separately(family, config):
-    model = _two(family, config)
+def test_batch_split_equals_running_the_slices_separately(family, config, other):
+    model = _two(family, config, other)
     batch = inputs(family)  # row 1 is padded
     model.set_active_adapters(BatchSplit("a", "b", batch_sizes=[1, 1]))
     got = output(model, batch)
@@ -123,6 +127,15 @@ def test_batch_split_equals_running_the_slices_separately(family, config):
     with pytest.raises(IndexError, match="batch size is 2"):
         model.set_active_adapters(BatchSplit("a", "b", batch_sizes=[2, 1]))
         output(model, batch)
+
+
+def test_batch_split_inside_a_setup_refuses_adapters_that_finish_in_their_own_way():
+    model = _two("bert", "dora", "lora")
+    model.set_active_adapters(Average(BatchSplit("a", "b", batch_sizes=[1, 1]), "b"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(adapters.errors.CompositionError, match=r"\['a', 'b'\].*top of the setup or use MultiTask"):
+        output(model, inputs("bert"))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 @pytest.mark.parametrize(

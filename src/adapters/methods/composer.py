@@ -37,7 +37,7 @@ import torch
 from ..composition import AdapterCompositionBlock, Average, BatchSplit, Fuse, MultiTask, Parallel, Split, Stack
 from ..errors import CompositionError
 
-__all__ = ["compose", "CompositionSizeError", "task_indices", "routed_rows"]
+__all__ = ["compose", "CompositionSizeError", "task_indices", "routed_rows", "segments"]
 
 
 class CompositionSizeError(CompositionError, IndexError):
@@ -60,7 +60,7 @@ def _run_child(layer, child, state, call, lvl: int):
     return compose(layer, child, state, call, lvl + 1)
 
 
-def _segments(sizes: list[int], total: int, what: str, block) -> list[slice]:
+def segments(sizes: list[int], total: int, what: str, block) -> list[slice]:
     if sum(sizes) != total:
         raise CompositionSizeError(
             f"{type(block).__name__} sizes {sizes} sum to {sum(sizes)}, but the input's {what} is {total}."
@@ -75,7 +75,7 @@ def _segments(sizes: list[int], total: int, what: str, block) -> list[slice]:
 def _split(layer, block, state, call, lvl: int, sizes: list[int], dim: int, what: str):
     parts = [
         _run_child(layer, child, layer.vslice(state, part, dim), call, lvl)
-        for child, part in zip(block, _segments(sizes, layer.size(state, dim), what, block))
+        for child, part in zip(block, segments(sizes, layer.size(state, dim), what, block))
     ]
     return layer.pad_and_concat(parts, dim, state)
 

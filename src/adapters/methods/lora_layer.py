@@ -18,7 +18,7 @@ from ..architectures.spec import LoRASite
 from ..composition import AdapterCompositionBlock, Average, BatchSplit, MultiTask, Parallel, Stack
 from ..errors import CompositionError, UnsupportedModelError
 from ._lowrank import IA3, LowRankModule
-from .composer import compose, routed_rows
+from .composer import compose, routed_rows, segments
 from .dora import apply_magnitude, merged_rows, row_norms
 from .quantized import dequantized_weight
 
@@ -119,6 +119,8 @@ class LoRALayer(nn.ModuleDict):
         state = LoRAState(x, (None,) * self.n_groups, output, None)
         if isinstance(setup, MultiTask):
             return self._finish_rows(setup, state, call)
+        if isinstance(setup, BatchSplit):
+            return self._finish_slices(setup, state, call)
         return self.finish(self.compose(setup, state, call))
 
     def _fused_single(self, setup: AdapterCompositionBlock, x: torch.Tensor, output: torch.Tensor):
@@ -141,6 +143,18 @@ class LoRALayer(nn.ModuleDict):
             part = self.finish(self.compose(child, self.vslice(state, rows), call))
             output = output.index_copy(0, rows, part.to(output.dtype))
         return output
+
+    def _finish_slices(self, setup: BatchSplit, state: LoRAState, call) -> torch.Tensor:
+        """``BatchSplit`` at the top of a setup: each slice of the batch is composed and finished with its own
+        child's adapters (slices may use LoRA, (IA)³ and DoRA adapters with their own magnitudes)."""
+        output = state.layer_output
+        parts = []
+        for child, rows in zip(setup, segments(setup.batch_sizes, output.shape[0], "batch size", setup)):
+            piece = self.vslice(state, rows)
+            names = {child} if isinstance(child, str) else child.flatten()
+            touched = not names.isdisjoint(self.keys())
+            parts.append(self.finish(self.compose(child, piece, call)) if touched else piece.layer_output)
+        return torch.cat([part.to(output.dtype) for part in parts], dim=0)
 
     # composition -------------------------------------------------------------------------------------------------
     # composition: the primitives of adapters.methods.composer ------------------------------------------------------
@@ -208,6 +222,7 @@ class LoRALayer(nn.ModuleDict):
         the neutral element (0 for additive updates, 1 for (IA)³ scalings). ``whole``: the state the pieces were cut
         from; its layer input and output (which no block changes) are taken instead of concatenating them again."""
         lasts = [s.last for s in states if s.last is not None]
+        self._check_one_finish(lasts)
         neutral = 1.0 if any(self[n].composition_mode == "scale" for n in lasts) else 0.0
         hidden = []
         for j in range(self.n_groups):
@@ -230,6 +245,19 @@ class LoRALayer(nn.ModuleDict):
             torch.cat([s.layer_output for s in states], dim=0),
             last,
         )
+
+    def _check_one_finish(self, lasts: list[str]) -> None:
+        """Pieces joined inside a setup are finished together by the last adapter: refuse pieces whose adapters
+        finish differently ((IA)³ scaling, or DoRA's per-adapter magnitude) instead of computing wrong values."""
+        distinct = list(dict.fromkeys(lasts))
+        own = [n for n in distinct if self[n].composition_mode == "scale" or self[n].use_dora]
+        if len(distinct) > 1 and own:
+            raise CompositionError(
+                f"Adapters {distinct} are joined inside one composition at the {self.location_key} layer "
+                f"{self.layer_idx}, but {own} finish their layer's output in their own way ((IA)^3 scaling or DoRA "
+                "magnitudes). Put the BatchSplit at the top of the setup or use MultiTask (each slice is then "
+                "finished with its own adapter)."
+            )
 
     def finish(self, state: LoRAState) -> torch.Tensor:
         """Combine the hidden states with the layer output using the last adapter's mode."""
