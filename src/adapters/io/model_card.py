@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..configuration import ConfigUnion
+from ..methods.registry import method_for_config
 
 __all__ = ["CARD_KWARGS", "build_adapter_card"]
 
@@ -52,7 +53,7 @@ def _method(config) -> str:
 
 def _architecture(config) -> str:
     members = config.configs if isinstance(config, ConfigUnion) else [config]
-    return "-".join(dict.fromkeys(str(m.architecture or "bottleneck") for m in members))
+    return "-".join(dict.fromkeys(method_for_config(m).name for m in members))
 
 
 def _head(model, name: str) -> str | None:

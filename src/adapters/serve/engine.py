@@ -19,6 +19,7 @@ import torch
 
 from ..context import AdapterSetup
 from ..errors import AdapterExistsError, AdapterNotFoundError, ModelLoadError
+from ..methods.registry import method_for_config
 from . import tasks
 
 __all__ = ["Engine", "ServedAdapter", "run_rows", "pad_rows", "length_groups", "FORWARD_COST_TOKENS"]
@@ -253,7 +254,7 @@ class Engine:
         return ServedAdapter(
             name=name,
             source=str(source),
-            method=config.architecture or "bottleneck",
+            method=method_for_config(config).name,
             head_type=head_type,
             task=task,
             labels=labels,
