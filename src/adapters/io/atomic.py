@@ -56,11 +56,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_orphans(parent: Path, name: str) -> None:
-    """Remove staging folders for ``name`` left behind by processes that no longer run (killed mid-save)."""
-    prefix = f".{name}{STAGING_MARKER}"
-    for entry in parent.glob(f"{glob.escape(prefix)}*"):
-        pid = entry.name[len(prefix) :].split("-", 1)[0]
+def _remove_orphans(parent: Path) -> None:
+    """Remove the staging folders in ``parent`` (of any target) left behind by processes that no longer run (killed
+    mid-save)."""
+    for entry in parent.glob(f".*{glob.escape(STAGING_MARKER)}*"):
+        pid = entry.name.rsplit(STAGING_MARKER, 1)[1].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -153,7 +153,7 @@ def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iter
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"Cannot save to {target}: it exists and is not a folder.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(target.parent, target.name)
+    _remove_orphans(target.parent)
     staging = _new_folder(target)
     token = None
     try:
