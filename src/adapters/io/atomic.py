@@ -10,7 +10,9 @@ touched. Staging folders of killed processes are removed by the next save into t
 
 Saves nest: a save into a folder (or a sub-folder of a folder) that an enclosing save is staging writes into that
 staging folder, so ``save_adapter(..., with_head=True)``, ``save_all_adapters`` and trainer checkpoints are each one
-unit.
+unit. ``AdapterTrainer`` writes every file of a ``checkpoint-N`` folder (adapters, optimizer, scheduler, scaler,
+random states of all processes, trainer state) into one staging folder that only then becomes ``checkpoint-N``
+(:mod:`adapters.training.atomic_checkpoint`), so ``get_last_checkpoint`` never finds a partial checkpoint.
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ def _new_folder(target: Path, kind: str = "") -> Path:
 
 
 @contextmanager
-def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iterator[Path]:
+def atomic_folder(
+    folder: str | os.PathLike, link_existing: bool = True, before_move: Callable[[], None] | None = None
+) -> Iterator[Path]:
     """Stage a save of ``folder``; yields the folder to write into (see the module docstring).
 
     Args:
@@ -164,6 +168,8 @@ def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iter
         yield staging
         _ACTIVE.reset(token)
         token = None
+        if before_move is not None:
+            before_move()
         _move_into_place(staging, target)
     except BaseException:
         if token is not None:
