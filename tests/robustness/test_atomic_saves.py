@@ -24,6 +24,7 @@ import adapters
 from adapters import AdapterTrainer, AutoAdapterModel, Fuse
 from adapters.io.atomic import STAGING_MARKER
 from contract.helpers import adapter_model
+from robustness.helpers import python_child, sigkill
 from tiny_models import config
 
 
@@ -206,6 +207,7 @@ import sys
 sys.path.insert(0, {tests!r})
 import torch
 from contract.helpers import adapter_model
+from robustness.helpers import python_child, sigkill
 
 model = adapter_model("bert")
 model.add_adapter("a", config="seq_bn[reduction_factor=0.0005]")  # 64,000-wide bottlenecks: a ~33 MB adapter
@@ -226,20 +228,12 @@ def test_a_process_killed_at_a_random_point_of_a_large_save_leaves_a_complete_ve
     within a save. The folder then holds one complete version (config and all weights of the same save), and the
     next save removes the dead process's staging folder."""
     folder = tmp_path / "adapter"
-    script = _SAVING_FOREVER.format(tests=str(Path(__file__).parents[1]), folder=str(folder))
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True,
-                             env=dict(os.environ, HF_HUB_OFFLINE="1"))  # fmt: skip
-    try:
+    with python_child(_SAVING_FOREVER.format(tests=str(Path(__file__).parents[1]), folder=str(folder))) as child:
         for line in child.stdout:  # wait until two versions are complete and the third save has started
             if line.strip() == "saving 3":
                 break
         time.sleep(random.Random().uniform(0.0, 0.05))
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.stdout.close()
+        sigkill(child)
     staging = [p for p in tmp_path.iterdir() if STAGING_MARKER in p.name]
     assert len(staging) == 1, "the kill did not land inside a save"
     assert sorted(p.name for p in folder.iterdir()) == ["adapter.safetensors", "adapter_config.json"]

@@ -8,14 +8,11 @@ import inspect
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from robustness.helpers import python_child, sigkill
 from transformers import Trainer, TrainerCallback
 
 from adapters import AdapterTrainer
@@ -92,6 +89,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 import torch
 from adapters import AdapterTrainer
+from robustness.helpers import python_child, sigkill
 from training.helpers import tiny_args, tiny_classifier, tiny_dataset
 
 original_save = torch.save
@@ -125,19 +123,12 @@ class _CountSteps(TrainerCallback):
 def test_a_process_killed_while_checkpointing_leaves_only_complete_checkpoints(tmp_path):
     folder = tmp_path / "out"
     script = _TRAINING_UNTIL_KILLED.format(tests=str(Path(__file__).parents[1]), folder=str(folder))
-    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True,
-                             env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"))  # fmt: skip
-    try:
+    with python_child(script) as child:
         for line in child.stdout:  # three checkpoints are complete and the fourth has started
             if line.strip() == "saving 4":
                 break
         time.sleep(random.Random().uniform(0.0, 0.18))  # within the four slow writes of checkpoint-4
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.stdout.close()
+        sigkill(child)
     orphans = _staging(folder)
     assert len(orphans) == 1 and orphans[0].startswith(".checkpoint-4"), orphans
     files = _files(folder)
