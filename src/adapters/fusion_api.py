@@ -98,14 +98,24 @@ class FusionMixin:
                 )
 
     def delete_adapter_fusion(self, adapter_names: Fuse | list[str] | str) -> None:
-        """Remove a fusion (by ``Fuse``, name list or fusion name); a no-op if it does not exist."""
-        name = (
-            adapter_names.name
-            if isinstance(adapter_names, Fuse)
-            else (adapter_names if isinstance(adapter_names, str) else ",".join(adapter_names))
-        )
+        """Remove a fusion (by ``Fuse``, name list or fusion name).
+
+        Raises:
+            AdapterNotFoundError: the model has no such fusion (nothing changes; the reference did nothing here).
+        """
+        if isinstance(adapter_names, Fuse):
+            name = adapter_names.name
+        elif isinstance(adapter_names, str):
+            name = adapter_names
+        elif isinstance(adapter_names, (list, tuple)) and all(isinstance(n, str) for n in adapter_names):
+            name = ",".join(adapter_names)
+        else:
+            raise CompositionError(
+                f"Invalid fusion {adapter_names!r}: give a Fuse block, a list of adapter names or a fusion name."
+            )
         if name not in self.adapters_config.fusions:
-            return
+            known = ", ".join(sorted(self.adapters_config.fusions)) or "none"
+            raise AdapterNotFoundError(f"No fusion named {name!r}. Fusions on this model: {known}.")
         delete_fusion(self._adapter_runtime, name)
         self.adapters_config.remove_fusion(name)
 

@@ -215,7 +215,8 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         the dtype of the module they attach to (docs/precision.md).
         """
         _check_adapter_name(adapter_name, self.adapters_config.fusions)
-        config = AdapterConfig.load(config if config is not None else "seq_bn")
+        config = AdapterConfig.load(config)  # None, "" and {} give None: the default, as in the reference
+        config = config if config is not None else AdapterConfig.load("seq_bn")
         self._check_leave_out(adapter_name, config)
         problem = self._support_problem(config)
         if problem is not None:
@@ -251,7 +252,9 @@ class ModelAdaptersMixin(EmbeddingAdaptersMixin, InvertibleAdaptersMixin, Fusion
         """Refuse ``leave_out`` indices of layers the model does not have (they would silently do nothing)."""
         count = sum(1 for _ in self._adapter_runtime.iter_layers())
         for member in _members(config):
-            leave_out = member.get("leave_out") or []
+            if "leave_out" not in member._field_names():
+                continue  # e.g. a newer version's key on a config without the field: kept, but ignored
+            leave_out = member.leave_out or []
             wrong = [i for i in leave_out if not 0 <= i < count]
             if wrong:
                 raise AdapterConfigError(

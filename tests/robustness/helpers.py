@@ -3,8 +3,14 @@ caller would catch), its message names the bad value and what is allowed, and th
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,3 +84,26 @@ def assert_refused(
         assert re.search(fragment, message), f"{fragment!r} not in message: {message}"
     before.assert_unchanged(model)
     return caught.value
+
+
+@contextmanager
+def python_child(script: str) -> Iterator[subprocess.Popen]:
+    """Run ``script`` in a Python child process (offline, stdout piped as text); the child is gone when
+    the block exits."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=30)
+        child.stdout.close()
+
+
+def sigkill(child: subprocess.Popen) -> None:
+    """Kill ``child`` with SIGKILL and check that this is how it ended."""
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL

@@ -4,7 +4,9 @@ intact and no partial or temporary folder behind."""
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,12 +16,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from training.helpers import tiny_args
 from transformers import BertModel
 
 import adapters
 from adapters import AdapterTrainer, AutoAdapterModel, Fuse
 from adapters.io.atomic import STAGING_MARKER
+from contract.helpers import adapter_model
+from robustness.helpers import python_child, sigkill
 from tiny_models import config
 
 
@@ -174,8 +179,6 @@ def test_a_process_killed_during_a_save_leaves_the_previous_version(tmp_path):
     assert _tree(folder) == _tree(tmp_path / "adapter.v1")
     assert sum(len(v) for v in _tree(folder).values()) > 50_000
     # the next save into the same parent folder removes the dead process's staging folder
-    from contract.helpers import adapter_model
-
     model = adapter_model("bert")
     model.load_adapter(str(folder))
     model.save_adapter(str(folder), "a")
@@ -197,3 +200,51 @@ def test_saved_files_get_the_usual_permissions_and_symlinks_stay(tmp_path):
     assert {p.stat().st_mode & 0o777 for p in real.iterdir()} == {0o666 & ~umask}
     assert real.stat().st_mode & 0o777 == 0o777 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+_SAVING_FOREVER = """
+import sys
+sys.path.insert(0, {tests!r})
+import torch
+from contract.helpers import adapter_model
+from robustness.helpers import python_child, sigkill
+
+model = adapter_model("bert")
+model.add_adapter("a", config="seq_bn[reduction_factor=0.0005]")  # 64,000-wide bottlenecks: a ~33 MB adapter
+params = [p for _, p in model._adapter_parameters("a")]
+version = 1
+while True:  # save versions 1, 2, 3, ... (every weight of version v is v) until killed
+    with torch.no_grad():
+        for param in params:
+            param.fill_(version)
+    print("saving", version, flush=True)
+    model.save_adapter({folder!r}, "a")
+    version += 1
+"""
+
+
+def test_a_process_killed_at_a_random_point_of_a_large_save_leaves_a_complete_version(tmp_path):
+    """No patching: the child saves a ~33 MB adapter over and over, and is killed with SIGKILL at a random moment
+    within a save. The folder then holds one complete version (config and all weights of the same save), and the
+    next save removes the dead process's staging folder."""
+    folder = tmp_path / "adapter"
+    with python_child(_SAVING_FOREVER.format(tests=str(Path(__file__).parents[1]), folder=str(folder))) as child:
+        for line in child.stdout:  # wait until two versions are complete and the third save has started
+            if line.strip() == "saving 3":
+                break
+        time.sleep(random.Random().uniform(0.0, 0.05))
+        sigkill(child)
+    staging = [p for p in tmp_path.iterdir() if STAGING_MARKER in p.name]
+    assert len(staging) == 1, "the kill did not land inside a save"
+    assert sorted(p.name for p in folder.iterdir()) == ["adapter.safetensors", "adapter_config.json"]
+    assert json.loads((folder / "adapter_config.json").read_text())["name"] == "a"
+    assert (folder / "adapter.safetensors").stat().st_size > 30_000_000
+    weights = load_file(folder / "adapter.safetensors")
+    versions = {float(t.flatten()[0]) for t in weights.values()}
+    assert len(versions) == 1 and versions <= {2.0, 3.0}, f"a mix of versions: {versions}"
+    version = next(iter(versions))
+    assert all(bool(torch.all(t == version)) for t in weights.values())
+    model = adapter_model("bert")
+    model.add_adapter("b")
+    model.save_adapter(str(tmp_path / "other"), "b")  # a save into the same parent folder cleans up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "other"]

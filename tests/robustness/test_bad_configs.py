@@ -91,3 +91,22 @@ def test_file_from_a_newer_version_warns_and_loads(model, caplog, tmp_path):
         config = AdapterConfig.load(data)
     assert config == LoRAConfig(r=4) and config.extra_keys == ("future_option", "dropuot")
     assert "'future_option'" in caplog.text and "Did you mean 'dropout' for 'dropuot'" in caplog.text
+
+
+@pytest.mark.parametrize("config", ["", {}])
+def test_an_empty_config_gives_the_default(config):
+    """As in the reference (``AdapterConfig.load`` gives ``None`` for them): found by fuzzing, it crashed with an
+    ``AttributeError`` before."""
+    model = adapter_model("bert")
+    model.add_adapter("new", config=config)
+    assert model.adapters_config.get("new") == AdapterConfig.load("seq_bn")
+
+
+def test_an_unknown_leave_out_key_is_ignored(caplog):
+    """``leave_out`` on a config that has no such field (prompt tuning) is an unknown key: warned about and ignored
+    (found by fuzzing: ``leave_out=True`` crashed with a ``TypeError`` in the layer check)."""
+    model = adapter_model("bert")
+    config = AdapterConfig.from_dict({"architecture": "prompt_tuning", "leave_out": True})
+    assert "'leave_out'" in caplog.text
+    model.add_adapter("new", config=config)
+    assert "new" in model.adapters_config and model.adapters_config.get("new").extra_keys == ("leave_out",)

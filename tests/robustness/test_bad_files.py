@@ -13,7 +13,7 @@ import transformers as tf
 from safetensors.torch import load_file, save_file
 
 import adapters
-from adapters import AdapterConfigError, AdapterExistsError, AdapterFileNotFoundError, CheckpointError
+from adapters import AdapterConfigError, AdapterExistsError, AdapterFileNotFoundError, CheckpointError, Fuse
 from contract.helpers import adapter_model, randomize_adapter
 
 from .helpers import assert_refused
@@ -159,3 +159,29 @@ def test_file_from_a_newer_version_loads_with_a_warning(saved, tmp_path, caplog)
     reference.load_adapter(str(saved / "good"))
     for key, value in reference.state_dict().items():
         assert torch.equal(model.state_dict()[key], value)
+
+
+@pytest.mark.parametrize("config", [None, "static"], ids=["same config", "another config"])
+def test_bad_fusion_file_keeps_the_existing_fusion(tmp_path, config):
+    """A fusion load that fails leaves an existing fusion of that name in place, with its weights (before, the
+    failed load deleted it)."""
+    model = adapter_model("bert")
+    for name in "ab":
+        model.add_adapter(name, config="seq_bn")
+    model.add_adapter_fusion(Fuse("a", "b"))
+    randomize_adapter(model, "a")
+    with torch.no_grad():
+        for key, param in model.named_parameters():
+            if "adapter_fusion_layer" in key:
+                param.normal_()
+    model.save_adapter_fusion(str(tmp_path / "fusion"), Fuse("a", "b"))
+    if config is not None:
+        data = json.loads((tmp_path / "fusion" / "adapter_fusion_config.json").read_text())
+        data["config"] = config
+        (tmp_path / "fusion" / "adapter_fusion_config.json").write_text(json.dumps(data))
+    weights = tmp_path / "fusion" / "model_adapter_fusion.safetensors"
+    tensors = load_file(weights)
+    save_file({k: torch.zeros(3, 3) for k in tensors}, weights)
+    action = lambda: model.load_adapter_fusion(str(tmp_path / "fusion"))  # noqa: E731
+    fragments = ("Shape mismatch for .*adapter_fusion_layer", r"file \(3, 3\)")
+    assert_refused(model, action, CheckpointError, ValueError, *fragments)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from adapters import AdapterConfigError, AdapterNotFoundError, AutoAdapterModel, UnsupportedMethodError
+from adapters import (
+    AdapterConfigError,
+    AdapterExistsError,
+    AdapterNameError,
+    AdapterNotFoundError,
+    AutoAdapterModel,
+    UnsupportedMethodError,
+)
 from tiny_models import _CONFIGS
 
 from .helpers import assert_refused
@@ -40,6 +47,28 @@ def test_head_that_does_not_exist(model, tmp_path):
     action = lambda: model.save_head(str(tmp_path / "h"), "zz")  # noqa: E731
     assert_refused(model, action, AdapterNotFoundError, ValueError, "'zz'", "Heads: a")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_deleting_a_head_that_does_not_exist(model):
+    """The reference did nothing here (an info log); we raise, as for adapters (docs/compatibility.md)."""
+    action = lambda: model.delete_head("zz")  # noqa: E731
+    assert_refused(model, action, AdapterNotFoundError, ValueError, "'zz'", "Heads on this model: a")
+
+
+def test_head_name_that_exists(model):
+    """A head is named after its adapter by design (``add_adapter("a")``, ``add_classification_head("a")``), so
+    the collision that is refused is a second head of the same name."""
+    action = lambda: model.add_tagging_head("a")  # noqa: E731
+    assert_refused(model, action, AdapterExistsError, ValueError, "'a'", "overwrite_ok=True")
+
+
+@pytest.mark.parametrize("name", ["", "a.b", "a/b", " a", None])
+def test_invalid_head_names(model, name):
+    """Head names become state-dict keys (``heads.<name>.``) and folder names; ``,`` stays allowed (fusion heads)."""
+    fragments = (repr(name).replace(".", r"\."), "non-empty strings without surrounding spaces and without '.' or '/'")
+    assert_refused(model, lambda: model.add_classification_head(name), AdapterNameError, ValueError, *fragments)
+    action = lambda: model.add_prediction_head_from_config(name, {"head_type": "classification"})  # noqa: E731
+    assert_refused(model, action, AdapterNameError, ValueError, *fragments)
 
 
 @pytest.mark.parametrize("id2label", [{0: "x", 1: "y", 2: "z"}, {0: "x", 5: "y"}, {0: "x", 1: "x"}, {"a": "x"}])

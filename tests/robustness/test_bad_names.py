@@ -64,6 +64,14 @@ def test_saving_an_adapter_that_does_not_exist_writes_nothing(model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("fusion", ["zz", ["a", "zz"], Fuse("b", "a")], ids=["name", "list", "Fuse"])
+def test_deleting_a_fusion_that_does_not_exist(model, fusion):
+    """The reference did nothing here (an info log); we raise, as for adapters (docs/compatibility.md)."""
+    action = lambda: model.delete_adapter_fusion(fusion)  # noqa: E731
+    fragments = (r"No fusion named ('zz'|'a,zz'|'b,a')", "Fusions on this model: a,b, ab")
+    assert_refused(model, action, AdapterNotFoundError, ValueError, *fragments)
+
+
 def test_fusing_an_adapter_that_does_not_exist(model):
     action = lambda: model.add_adapter_fusion(Fuse("a", "zz"))  # noqa: E731
     assert_refused(model, action, AdapterNotFoundError, ValueError, "'zz'", "Cannot fuse")

@@ -124,3 +124,22 @@ def test_head_type_from_a_file_must_be_registered(model_and_folders, tmp_path):
     action = lambda: model.load_head(str(folder))  # noqa: E731
     assert_refused(model, action, UnsupportedMethodError, ValueError, "'antigravity.Head'", "register_custom_head")
     assert "antigravity" not in sys.modules
+
+
+def test_the_library_has_no_code_running_loader():
+    """No ``eval``/``exec``/``pickle.load`` in the library, and every ``torch.load`` passes ``weights_only=True``
+    (a guard next to the behavioural tests above: a new loader added elsewhere must follow the same rule)."""
+    import re
+    from pathlib import Path
+
+    import adapters
+
+    offenders = []
+    for path in sorted(Path(adapters.__file__).parent.rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"(?<![\w.])(eval|exec)\(|pickle\.loads?\(|dill\.|marshal\.loads", code) or (
+                "torch.load(" in code and "weights_only=True" not in code
+            ):
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert not offenders, offenders

@@ -8,7 +8,6 @@ Head selection for a forward pass, in order of priority: the ``head=`` argument,
 from __future__ import annotations
 
 import itertools
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,13 @@ from torch import nn
 
 from ..averaging import input_weights
 from ..composition import AdapterCompositionBlock, BatchSplit, Parallel, Stack
-from ..errors import AdapterExistsError, AdapterNotFoundError, CompositionError, UnsupportedMethodError
+from ..errors import (
+    AdapterExistsError,
+    AdapterNameError,
+    AdapterNotFoundError,
+    CompositionError,
+    UnsupportedMethodError,
+)
 from ..io.atomic import atomic_save
 from ..methods.bottleneck import invertible_transform
 from .base import MultiHeadOutput, PredictionHead
@@ -37,7 +42,18 @@ from .with_heads import ModelWithHeadsAdaptersMixin
 
 __all__ = ["ModelWithFlexibleHeadsAdaptersMixin", "MODEL_HEAD_MAP"]
 
-logger = logging.getLogger(__name__)
+
+def _check_head_name(name: Any) -> None:
+    """Head names become state-dict key segments (``heads.<name>.``) and folder names (``save_all_heads``); ``,``
+    is allowed (a fusion's head is named after the fusion, ``"a,b"``)."""
+    bad = [c for c in (".", "/") if isinstance(name, str) and c in name]
+    if not isinstance(name, str) or not name or bad or name != name.strip():
+        found = f" (it contains {', '.join(map(repr, bad))})" if bad else ""
+        raise AdapterNameError(
+            f"Invalid head name {name!r}{found}: head names must be non-empty strings without surrounding spaces "
+            "and without '.' or '/' (they become parts of state-dict keys and folder paths)."
+        )
+
 
 MODEL_HEAD_MAP: dict[str, type[PredictionHead]] = {
     "classification": ClassificationHead,
@@ -113,6 +129,7 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
 
     def add_prediction_head(self, head: PredictionHead, overwrite_ok: bool = False, set_active: bool = True) -> None:
         """Add a built head. A new head becomes the active head unless ``set_active=False``."""
+        _check_head_name(head.name)
         self._check_head_type(head.config["head_type"])
         if head.name in self.heads:
             if not overwrite_ok:
@@ -377,10 +394,15 @@ class ModelWithFlexibleHeadsAdaptersMixin(ModelWithHeadsAdaptersMixin):
 
     # deleting, activating ----------------------------------------------------------------------------------------
     def delete_head(self, head_name: str) -> None:
-        """Remove head ``head_name`` (no-op with a log message if it does not exist)."""
-        if head_name not in self.heads:
-            logger.info("No head %r to delete.", head_name)
-            return
+        """Remove head ``head_name``.
+
+        Raises:
+            AdapterNotFoundError: the model has no head of that name (nothing changes; the reference did nothing).
+        """
+        if not isinstance(head_name, str) or head_name not in self.heads:
+            raise AdapterNotFoundError(
+                f"No head named {head_name!r}. Heads on this model: {', '.join(self.heads) or 'none'}."
+            )
         del self.heads[head_name]
         self.config.prediction_heads.pop(head_name, None)
         self._untie_head(head_name)

@@ -10,7 +10,9 @@ touched. Staging folders of killed processes are removed by the next save into t
 
 Saves nest: a save into a folder (or a sub-folder of a folder) that an enclosing save is staging writes into that
 staging folder, so ``save_adapter(..., with_head=True)``, ``save_all_adapters`` and trainer checkpoints are each one
-unit.
+unit. ``AdapterTrainer`` writes every file of a ``checkpoint-N`` folder (adapters, optimizer, scheduler, scaler,
+random states of all processes, trainer state) into one staging folder that only then becomes ``checkpoint-N``
+(:mod:`adapters.training.atomic_checkpoint`), so ``get_last_checkpoint`` never finds a partial checkpoint.
 """
 
 from __future__ import annotations
@@ -56,11 +58,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_orphans(parent: Path, name: str) -> None:
-    """Remove staging folders for ``name`` left behind by processes that no longer run (killed mid-save)."""
-    prefix = f".{name}{STAGING_MARKER}"
-    for entry in parent.glob(f"{glob.escape(prefix)}*"):
-        pid = entry.name[len(prefix) :].split("-", 1)[0]
+def _remove_orphans(parent: Path) -> None:
+    """Remove the staging folders in ``parent`` (of any target) left behind by processes that no longer run (killed
+    mid-save)."""
+    for entry in parent.glob(f".*{glob.escape(STAGING_MARKER)}*"):
+        pid = entry.name.rsplit(STAGING_MARKER, 1)[1].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -132,7 +134,9 @@ def _new_folder(target: Path, kind: str = "") -> Path:
 
 
 @contextmanager
-def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iterator[Path]:
+def atomic_folder(
+    folder: str | os.PathLike, link_existing: bool = True, before_move: Callable[[], None] | None = None
+) -> Iterator[Path]:
     """Stage a save of ``folder``; yields the folder to write into (see the module docstring).
 
     Args:
@@ -153,7 +157,7 @@ def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iter
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"Cannot save to {target}: it exists and is not a folder.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(target.parent, target.name)
+    _remove_orphans(target.parent)
     staging = _new_folder(target)
     token = None
     try:
@@ -164,6 +168,8 @@ def atomic_folder(folder: str | os.PathLike, link_existing: bool = True) -> Iter
         yield staging
         _ACTIVE.reset(token)
         token = None
+        if before_move is not None:
+            before_move()
         _move_into_place(staging, target)
     except BaseException:
         if token is not None:

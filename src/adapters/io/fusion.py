@@ -48,6 +48,8 @@ def save_fusion(model, folder: str | Path, name: str, meta_dict: dict | None = N
 
 
 def load_fusion(model, folder: str | Path, load_as: str | None = None, use_safetensors: bool | None = None) -> str:
+    """Load the fusion saved in ``folder`` (as ``load_as``, or its saved name) and return its name. A load that
+    fails leaves the model as it was: a new fusion is removed, an existing one of that name keeps its weights."""
     folder = Path(folder)
     if not (folder / FUSION_CONFIG_NAME).is_file():
         raise AdapterFileNotFoundError(f"{folder} holds no saved fusion: {FUSION_CONFIG_NAME} is missing.")
@@ -59,22 +61,41 @@ def load_fusion(model, folder: str | Path, load_as: str | None = None, use_safet
     name = load_as or saved_name
     old, new = f"adapter_fusion_layer.{saved_name}.", f"adapter_fusion_layer.{name}."
     tensors = from_file_keys(model, {k.replace(old, new): v for k, v in tensors.items()})
-    model.add_adapter_fusion(names, config=AdapterFusionConfig.load(data["config"]), name=name, overwrite_ok=True)
+    config = AdapterFusionConfig.load(data["config"])
+    previous_config, previous_names = model.adapters_config.get_fusion(name)
+    backup = {k: v.clone() for k, v in _fusion_state(model, name).items()}
+    if previous_config == config and previous_names == list(names):  # same layers: only the weights change
+        try:
+            _copy_fusion_weights(model, name, saved_name, tensors)
+        except BaseException:
+            _copy_fusion_weights(model, name, name, backup)
+            raise
+        return name
+    model.add_adapter_fusion(names, config=config, name=name, overwrite_ok=True)
     try:
-        expected = _fusion_state(model, name)
-        missing = sorted(set(expected) - set(tensors))
-        if missing:
-            raise CheckpointError(f"The saved fusion {saved_name!r} lacks weights: {', '.join(missing[:5])}.")
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for key in expected:
-                if tuple(tensors[key].shape) != tuple(params[key].shape):
-                    raise CheckpointError(
-                        f"Shape mismatch for {key}: file {tuple(tensors[key].shape)}, model "
-                        f"{tuple(params[key].shape)}."
-                    )
-                params[key].copy_(tensors[key].to(dtype=params[key].dtype, device=params[key].device))
+        _copy_fusion_weights(model, name, saved_name, tensors)
     except BaseException:
         model.delete_adapter_fusion(name)
+        if previous_config is not None:  # the fusion this load replaced comes back, with its weights
+            model.add_adapter_fusion(previous_names, config=previous_config, name=name)
+            _copy_fusion_weights(model, name, name, backup)
         raise
     return name
+
+
+def _copy_fusion_weights(model, name: str, saved_name: str, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy ``tensors`` (model keys) into fusion ``name``'s layers; every weight must be there, in its shape."""
+    expected = _fusion_state(model, name)
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise CheckpointError(f"The saved fusion {saved_name!r} lacks weights: {', '.join(missing[:5])}.")
+    wrong = [k for k in expected if tuple(tensors[k].shape) != tuple(expected[k].shape)]
+    if wrong:
+        key = wrong[0]
+        raise CheckpointError(
+            f"Shape mismatch for {key}: file {tuple(tensors[key].shape)}, model {tuple(expected[key].shape)}."
+        )
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for key in expected:
+            params[key].copy_(tensors[key].to(dtype=params[key].dtype, device=params[key].device))

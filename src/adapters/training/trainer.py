@@ -4,6 +4,8 @@ What changes compared to ``Trainer``:
 
 * checkpoints (and ``save_model``) hold only adapters, heads and fusions, in the reference layout
   (:mod:`adapters.training.checkpoint`); ``resume_from_checkpoint`` and ``load_best_model_at_end`` read that layout;
+* a ``checkpoint-N`` folder appears only complete: all its files are written into a staging folder that is then
+  moved into place (:mod:`adapters.training.atomic_checkpoint`; not for DeepSpeed, FSDP, XLA);
 * a model without an active adapter setup, or whose base model is not frozen, is refused with a
   :class:`~adapters.errors.TrainingSetupError` naming the call to make (``model.train_adapter(...)``);
 * while fusion layers are trained, the fusion value regularisation ``Σ 0.01 ‖I − W_value‖²`` is added to the loss,
@@ -11,9 +13,10 @@ What changes compared to ``Trainer``:
 * the label names come from the active heads (``labels``, or ``start_positions``/``end_positions`` for QA).
 
 Everything else (data loading, distributed training, logging, callbacks) is ``Trainer``'s own. Saving goes
-through ``Trainer``'s public ``save_model``; loading through the two checkpoint readers ``Trainer`` calls
-(``_load_from_checkpoint``, ``_load_best_model``): ``Trainer`` offers no public hook for a checkpoint layout of its
-own, and ``tests/training/test_trainer.py`` checks those two names against the installed transformers.
+through ``Trainer``'s public ``save_model``, checkpoints through ``_save_checkpoint`` (composed of ``Trainer``'s own
+save steps); loading through the two checkpoint readers ``Trainer`` calls (``_load_from_checkpoint``,
+``_load_best_model``): ``Trainer`` offers no public hook for a checkpoint layout of its own, and
+``tests/training/test_trainer.py`` checks those names against the installed transformers.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from transformers import Seq2SeqTrainer, Trainer
 from ..composition import Fuse
 from ..errors import TrainingSetupError
 from ..io.atomic import atomic_save
+from .atomic_checkpoint import can_stage, save_checkpoint_atomically
 from .checkpoint import check_trainable, load_checkpoint, save_checkpoint
 
 __all__ = ["AdapterTrainer", "Seq2SeqAdapterTrainer"]
@@ -180,6 +184,12 @@ class AdapterTrainer(Trainer):
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """``Trainer._save_checkpoint``, with the checkpoint folder written as one unit (see the module docstring)."""
+        if not can_stage(self):
+            return super()._save_checkpoint(model, trial)
+        save_checkpoint_atomically(self, trial)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         target = model if model is not None else self.model
