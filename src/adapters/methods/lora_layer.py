@@ -133,15 +133,22 @@ class LoRALayer(nn.ModuleDict):
         fused = getattr(module, "fused_output", None)
         return None if fused is None else fused(x, output)
 
+    def _finish_part(self, child, state: LoRAState, rows, call) -> torch.Tensor | None:
+        """Rows ``rows`` of the batch composed and finished with ``child``'s own adapters (``None``: ``child`` has
+        no adapter at this layer, the rows keep the layer output)."""
+        names = set() if child is None else {child} if isinstance(child, str) else child.flatten()
+        if names.isdisjoint(self.keys()):
+            return None
+        return self.finish(self.compose(child, self.vslice(state, rows), call)).to(state.layer_output.dtype)
+
     def _finish_rows(self, setup: MultiTask, state: LoRAState, call) -> torch.Tensor:
         """``MultiTask``: each group of rows is composed and finished with its own adapter's mode (rows routed to
         LoRA, (IA)³ and DoRA adapters, or to none, can share one batch)."""
         output = state.layer_output
         for child, rows in routed_rows(setup, call, output.shape[0], output.device):
-            if child is None or (child.flatten() if not isinstance(child, str) else {child}).isdisjoint(self.keys()):
-                continue
-            part = self.finish(self.compose(child, self.vslice(state, rows), call))
-            output = output.index_copy(0, rows, part.to(output.dtype))
+            part = self._finish_part(child, state, rows, call)
+            if part is not None:
+                output = output.index_copy(0, rows, part)
         return output
 
     def _finish_slices(self, setup: BatchSplit, state: LoRAState, call) -> torch.Tensor:
@@ -150,11 +157,9 @@ class LoRALayer(nn.ModuleDict):
         output = state.layer_output
         parts = []
         for child, rows in zip(setup, segments(setup.batch_sizes, output.shape[0], "batch size", setup)):
-            piece = self.vslice(state, rows)
-            names = {child} if isinstance(child, str) else child.flatten()
-            touched = not names.isdisjoint(self.keys())
-            parts.append(self.finish(self.compose(child, piece, call)) if touched else piece.layer_output)
-        return torch.cat([part.to(output.dtype) for part in parts], dim=0)
+            part = self._finish_part(child, state, rows, call)
+            parts.append(output[rows] if part is None else part)
+        return torch.cat(parts, dim=0)
 
     # composition -------------------------------------------------------------------------------------------------
     # composition: the primitives of adapters.methods.composer ------------------------------------------------------

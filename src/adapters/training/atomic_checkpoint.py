@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch.distributed as dist
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy, rotate_checkpoints
 from transformers.utils import is_sagemaker_mp_enabled, is_torch_xla_available
@@ -29,8 +30,6 @@ from transformers.utils import is_sagemaker_mp_enabled, is_torch_xla_available
 from ..io.atomic import atomic_folder
 
 __all__ = ["can_stage", "checkpoint_staging", "save_checkpoint_atomically"]
-
-TRAINER_STATE_NAME = "trainer_state.json"
 
 
 def can_stage(trainer) -> bool:
